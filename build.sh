@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# build.sh — the one entry point: native build (CMake) -> .NET build -> test | demo | bench.
+#   ./build.sh [build|test|demo|bench] [--config Debug|Release] [--no-cuda] [--device cpu|cudaemu|cuda]
+# build.ps1 mirrors this script line for line for Windows.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+verb="build"
+config="Release"
+cuda="AUTO"
+device=""
+
+usage() {
+  sed -n '2,4p' "$0" | sed 's/^# \{0,1\}//'
+  exit "${1:-0}"
+}
+
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    build|test|demo|bench) verb="$1" ;;
+    --config) config="${2:?--config needs Debug or Release}"; shift ;;
+    --no-cuda) cuda="OFF" ;;
+    --device) device="${2:?--device needs cpu, cudaemu or cuda}"; shift ;;
+    -h|--help) usage 0 ;;
+    *) echo "build.sh: unknown argument '$1'" >&2; usage 2 ;;
+  esac
+  shift
+done
+case "$config" in Debug|Release) ;; *) echo "build.sh: --config must be Debug or Release, not '$config'" >&2; exit 2 ;; esac
+case "$device" in ""|cpu|cudaemu|cuda) ;; *) echo "build.sh: --device must be cpu, cudaemu or cuda, not '$device'" >&2; exit 2 ;; esac
+# LP_CUDA=ON in the environment makes a missing nvcc an error (CI uses it).
+[[ "${LP_CUDA:-}" == "ON" && "$cuda" != "OFF" ]] && cuda="ON"
+
+# ---- system packages (Debian/Ubuntu) ----------------------------------------------------------
+ensure_packages() {
+  local missing=()
+  command -v cmake >/dev/null || missing+=(cmake)
+  command -v c++ >/dev/null || missing+=(g++)
+  command -v make >/dev/null || missing+=(make)
+  [[ -e /usr/include/cblas.h || -e /usr/include/x86_64-linux-gnu/cblas.h || -e /usr/include/aarch64-linux-gnu/cblas.h || -e /usr/include/openblas/cblas.h ]] || missing+=(libopenblas-dev)
+  if [[ ${#missing[@]} -gt 0 ]]; then
+    if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
+      echo "build.sh: installing ${missing[*]}"
+      apt-get update -q >/dev/null
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+    else
+      echo "build.sh: missing system packages. Run:" >&2
+      echo "  sudo apt-get install -y ${missing[*]}" >&2
+      exit 1
+    fi
+  fi
+  if ! command -v dotnet >/dev/null; then
+    echo "build.sh: the .NET 10 SDK (dotnet) is required: https://dotnet.microsoft.com/download" >&2
+    exit 1
+  fi
+}
+
+native_build() {
+  local dir="$here/build/$config"
+  cmake -S "$here" -B "$dir" -DCMAKE_BUILD_TYPE="$config" -DLP_CUDA="$cuda" >"$dir.configure.log" 2>&1 \
+    || { mkdir -p "$dir"; cat "$dir.configure.log" >&2; echo "build.sh: cmake configure failed" >&2; exit 1; }
+  grep -E "^-- LoRAPrune" "$dir.configure.log" || true
+  cmake --build "$dir" -j"$(nproc)" 2>&1 | tee "$dir.build.log" | grep -E "error|warning:|Built target" || true
+  [[ ${PIPESTATUS[0]} -eq 0 ]] || { echo "build.sh: native build failed (log: $dir.build.log)" >&2; exit 1; }
+  if grep -q "ptxas info" "$dir.build.log"; then
+    grep -E "ptxas info|bytes stack frame|spill" "$dir.build.log" > "$here/artifacts/native/ptxas-report.txt" || true
+    echo "build.sh: ptxas resource report -> artifacts/native/ptxas-report.txt"
+    if grep -qE "[1-9][0-9]* bytes spill (stores|loads)" "$here/artifacts/native/ptxas-report.txt"; then
+      grep -B2 -E "[1-9][0-9]* bytes spill (stores|loads)" "$here/artifacts/native/ptxas-report.txt" >&2
+      echo "build.sh: a CUDA kernel spills registers to local memory (see above)" >&2
+      exit 1
+    fi
+  fi
+}
+
+dotnet_build() {
+  dotnet build "$here/LoRAPrune.sln" -c "$config" -nologo -v quiet -clp:ErrorsOnly
+}
+
+cli() {
+  dotnet "$here/managed/LoRAPrune.Cli/bin/$config/net10.0/loraprune.dll" "$@"
+}
+
+# Prints "N passed, N failed, N skipped" from the native CTest log and the .NET TRX results.
+summarize() {
+  local passed=0 failed=0 skipped=0 f p x n
+  if [[ -f "$1" ]]; then
+    p=$(grep -cE "^ *[0-9]+/[0-9]+ Test +#[0-9]+: .* Passed" "$1" || true)
+    x=$(grep -cE "^ *[0-9]+/[0-9]+ Test +#[0-9]+: .*(Failed|\*\*\*)" "$1" || true)
+    passed=$((passed + p)); failed=$((failed + x))
+  fi
+  for f in "$2"/*.trx; do
+    [[ -f "$f" ]] || continue
+    p=$(grep -o '<Counters [^>]*' "$f" | grep -o ' passed="[0-9]*"' | grep -o '[0-9]*' || echo 0)
+    x=$(grep -o '<Counters [^>]*' "$f" | grep -o ' failed="[0-9]*"' | grep -o '[0-9]*' || echo 0)
+    n=$(grep -o '<Counters [^>]*' "$f" | grep -o ' notExecuted="[0-9]*"' | grep -o '[0-9]*' || echo 0)
+    passed=$((passed + p)); failed=$((failed + x)); skipped=$((skipped + n))
+  done
+  echo "$passed passed, $failed failed, $skipped skipped"
+}
+
+run_tests() {
+  local dir="$here/build/$config" results="$here/build/test-results" rc=0
+  rm -rf "$results"; mkdir -p "$results"
+  echo "== native tests (CTest)"
+  set +e
+  (cd "$dir" && ctest --output-on-failure 2>&1) | tee "$results/ctest.log"
+  [[ ${PIPESTATUS[0]} -eq 0 ]] || rc=1
+  set -e
+  echo "== managed tests (xunit)"
+  [[ -n "$device" ]] && export LORAPRUNE_TEST_BACKENDS="$device"
+  set +e
+  dotnet test "$here/tests/LoRAPrune.Tests/LoRAPrune.Tests.csproj" -c "$config" --no-build -nologo \
+    --logger "trx;LogFileName=managed.trx" --logger "console;verbosity=normal" --results-directory "$results" \
+    2>&1 | tee "$results/dotnet-test.log" | grep -vE "^\s+Passed |^\s*$"
+  local drc=${PIPESTATUS[0]}
+  set -e
+  [[ $drc -eq 0 ]] || rc=1
+  summarize "$results/ctest.log" "$results"
+  return $rc
+}
+
+ensure_packages
+mkdir -p "$here/artifacts/native"
+native_build
+dotnet_build
+case "$verb" in
+  build) echo "build.sh: built ($config). Try: ./build.sh demo" ;;
+  test) run_tests ;;
+  demo) cli devices ;;
+  bench) cli bench "$@" ;;
+esac

@@ -1,0 +1,62 @@
+// cuda_common.cuh — shared by every file of the CUDA backend (real and emulated): the per-context
+// state, error checking that turns every CUDA/cuBLAS failure into an lp::Error with the
+// expression, file:line and CUDA's own error text, and small device helpers (dtype loads).
+#pragma once
+
+#include "cuda_compat.cuh"
+
+#include "../common/backend.h"
+#include "../common/lp_scalar.h"
+
+#include <string>
+
+namespace lp::cuda {
+
+// Backend state of one lp_context (ctx->backend).
+struct State {
+    int device = 0;
+    cudaStream_t stream = nullptr;
+    cublasHandle_t blas = nullptr;
+    int* error_flag = nullptr;  // (1) device int: set by kernels that find bad data (ids out of range)
+};
+
+inline State& state(lp_context* ctx) { return *static_cast<State*>(ctx->backend); }
+inline cudaStream_t stream(lp_context* ctx) { return state(ctx).stream; }
+
+[[noreturn]] void fail_cuda(cudaError_t err, const char* expr, const char* file, int line);
+[[noreturn]] void fail_cublas(cublasStatus_t st, const char* expr, const char* file, int line);
+
+// Reads and clears the device error flag (synchronizes); returns its value.
+int take_error_flag(lp_context* ctx);
+
+}  // namespace lp::cuda
+
+#define LP_CUDA_CHECK(expr)                                                    \
+    do {                                                                       \
+        cudaError_t lp_err_ = (expr);                                          \
+        if (lp_err_ != cudaSuccess) ::lp::cuda::fail_cuda(lp_err_, #expr, __FILE__, __LINE__); \
+    } while (0)
+
+#define LP_CUBLAS_CHECK(expr)                                                  \
+    do {                                                                       \
+        cublasStatus_t lp_st_ = (expr);                                        \
+        if (lp_st_ != CUBLAS_STATUS_SUCCESS) ::lp::cuda::fail_cublas(lp_st_, #expr, __FILE__, __LINE__); \
+    } while (0)
+
+// After every LP_LAUNCH: reports a bad launch configuration or an earlier asynchronous fault.
+#define LP_CHECK_LAUNCH(name) LP_CUDA_CHECK(cudaGetLastError())
+
+namespace lp::cuda {
+
+// Element loads of frozen base weights, which may be f32 or bf16 (lp.h "f32|bf16").
+__device__ __forceinline__ float load_weight(const void* w, int32_t dtype, int64_t i) {
+    if (dtype == LP_BF16) return lp::bf16_to_f32(static_cast<const uint16_t*>(w)[i]);
+    return static_cast<const float*>(w)[i];
+}
+
+inline unsigned int blocks_for(int64_t n, int threads) {
+    int64_t b = (n + threads - 1) / threads;
+    return static_cast<unsigned int>(b < 1 ? 1 : (b > 65535 * 32 ? 65535 * 32 : b));
+}
+
+}  // namespace lp::cuda
