@@ -174,7 +174,8 @@ LP_API lp_status lp_op_rmsnorm_backward(lp_context_t ctx, const lp_tensor* dy, c
 /* Rotary embedding, Hugging Face rotate-half layout: for i < D/2, with angle = (pos_offset+t)*f_i,
  *   y[i]     = x[i] cos - x[i+D/2] sin
  *   y[i+D/2] = x[i+D/2] cos + x[i] sin
- * f_i = inv_freq[i] if inv_freq is given (f32 (D/2), e.g. llama3-scaled), else theta^(-2i/D).
+ * f_i = inv_freq[i] if inv_freq is given (f32 (D/2), e.g. llama3-scaled), else theta^(-2i/D)
+ * computed in f32 as Hugging Face builds inv_freq: 1.0f / powf(theta, (float)(2i) / (float)D).
  * x (B,T,NH,D) f32, D even, y (B,T,NH,D) f32 (=); y may alias x. cos/sin are evaluated in f32 of
  * the f32 angle, as Hugging Face does. */
 LP_API lp_status lp_op_rope_forward(lp_context_t ctx, const lp_tensor* x, const lp_tensor* y, const lp_tensor* inv_freq, float theta, int64_t pos_offset);
@@ -184,7 +185,8 @@ LP_API lp_status lp_op_rope_backward(lp_context_t ctx, const lp_tensor* dy, cons
 /* Batched GEMM, row-major: C[b] = alpha * op(A[b]) * op(B[b]) + beta * C[b], op = transpose if
  * trans_* != 0. A, B, C are 2-D (rows, cols) or 3-D (batch, rows, cols); the last stride must be 1,
  * st[ndim-2] is the row stride (leading dimension, >= cols) and a 3-D batch stride may be 0
- * (broadcast A or B over C's batch). A and B f32, or both bf16; C f32. C must not overlap A or B. */
+ * (broadcast A or B over C's batch; a 2-D A or B is broadcast the same way). A and B f32, or both
+ * bf16; C f32. C must not overlap A or B. C is not read when beta == 0. */
 LP_API lp_status lp_op_gemm(lp_context_t ctx, const lp_tensor* a, const lp_tensor* b, const lp_tensor* c, int32_t trans_a, int32_t trans_b, float alpha, float beta);
 
 /* Causal grouped-query self-attention: query head h reads key/value head h / (H/KVH).
@@ -217,7 +219,7 @@ LP_API lp_status lp_op_dropout(lp_context_t ctx, const lp_tensor* x, const lp_te
  *   xa = drop(x) A^T                                 (saved for backward)
  * x (N,IN) f32; w (OUT,IN) f32|bf16; a (R,IN) f32, b (OUT,R) f32 (both nullable together: plain
  * linear); mask (OUT) f32 (nullable = all ones); drop = lp_op_dropout(p, seed, offset) of x;
- * y (N,OUT) f32 (=); xa (N,R) f32 (=, nullable only when a is NULL). */
+ * y (N,OUT) f32 (=); xa (N,R) f32 (=, required when a is given, NULL when a is NULL). */
 LP_API lp_status lp_op_lora_linear_forward(lp_context_t ctx, const lp_tensor* x, const lp_tensor* w, const lp_tensor* a, const lp_tensor* b, const lp_tensor* mask, float scale, float dropout_p, uint64_t seed, uint64_t offset, const lp_tensor* y, const lp_tensor* xa);
 /* With g = dy (.) mask:
  *   dx  = g W + scale * ((g B) A) (.) dropmask/(1-p)    (N,IN)  (=, nullable)
@@ -225,7 +227,8 @@ LP_API lp_status lp_op_lora_linear_forward(lp_context_t ctx, const lp_tensor* x,
  *   db += scale * g^T xa                                 (OUT,R) (+=)
  *   dw += g^T x                                          (OUT,IN) f32 (+=, nullable: only for
  *                                                        full fine-tuning or the `grad` criterion)
- * Same (dropout_p, seed, offset) as the forward. da/db must be NULL exactly when a/b are. */
+ * Same (dropout_p, seed, offset) as the forward; xa is the forward's (NULL exactly when a is).
+ * da/db must be NULL exactly when a/b are. */
 LP_API lp_status lp_op_lora_linear_backward(lp_context_t ctx, const lp_tensor* dy, const lp_tensor* x, const lp_tensor* w, const lp_tensor* a, const lp_tensor* b, const lp_tensor* mask, const lp_tensor* xa, float scale, float dropout_p, uint64_t seed, uint64_t offset, const lp_tensor* dx, const lp_tensor* da, const lp_tensor* db, const lp_tensor* dw);
 
 /* Fused softmax + cross-entropy over the vocabulary. logits (N,V) f32, targets (N) i32.
@@ -258,7 +261,7 @@ LP_API lp_status lp_op_grad_clip(lp_context_t ctx, const lp_tensor* grad, const 
  *   acc[i] += sum_j S[i,j]   (axis 0: per output row, acc (OUT))
  *   acc[j] += sum_i S[i,j]   (axis 1: per input column, acc (IN); o_proj and down_proj)
  * w (OUT,IN) f32|bf16; a, ga (R,IN), b, gb (OUT,R) f32; gw (OUT,IN) f32 (GRAD mode only, else NULL);
- * acc f32 (+=). */
+ * ga, gb (LORA mode only, else NULL; LORA mode also needs a, b); acc f32 (+=). */
 typedef enum lp_importance_mode { LP_IMPORTANCE_LORA = 0, LP_IMPORTANCE_GRAD = 1, LP_IMPORTANCE_MAGNITUDE = 2 } lp_importance_mode;
 LP_API lp_status lp_op_importance_accumulate(lp_context_t ctx, const lp_tensor* w, const lp_tensor* a, const lp_tensor* b, const lp_tensor* ga, const lp_tensor* gb, const lp_tensor* gw, float scale, int32_t mode, int32_t axis, const lp_tensor* acc);
 /* Group sum + per-module L2 normalisation (LoRAPrune §2.3 step 2-4):

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <mutex>
@@ -139,6 +140,19 @@ void check_basic(lp_context* ctx, const lp_tensor* t, const char* name) {
         if (t->st[i] < 0)
             fail(LP_ERR_INVALID_ARGUMENT, std::string(name) + ".st[" + std::to_string(i) + "]=" + std::to_string(t->st[i]) + " must not be negative");
     }
+    // The byte extent must be computable without overflow before it can be compared to a buffer
+    // (sizes and strides are positive / non-negative here, so the checks are divisions).
+    const int64_t limit = INT64_MAX / 8;
+    int64_t last = 0;
+    bool overflow = false;
+    for (int i = 0; i < t->ndim && !overflow; ++i) {
+        const int64_t span = t->ne[i] - 1, stride = t->st[i];
+        if (stride != 0 && span > (limit - last) / stride) overflow = true;
+        else last += span * stride;
+    }
+    overflow = overflow || last + 1 > limit / static_cast<int64_t>(dtype_size(t->dtype)) ||
+               static_cast<uint64_t>((last + 1) * static_cast<int64_t>(dtype_size(t->dtype))) > UINTPTR_MAX - reinterpret_cast<uintptr_t>(t->data);
+    if (overflow) fail(LP_ERR_INVALID_ARGUMENT, std::string(name) + " " + shape_string(*t) + ": sizes and strides overflow the address space");
     uintptr_t lo, hi;
     extent(*t, lo, hi);
     auto it = ctx->buffers.upper_bound(lo);
@@ -211,6 +225,27 @@ void check_no_overlap(const lp_tensor& a, const char* an, const lp_tensor& b, co
 void check_alias_exact_or_disjoint(const lp_tensor& a, const char* an, const lp_tensor& b, const char* bn) {
     if (a.data == b.data) return;
     check_no_overlap(a, an, b, bn);
+}
+
+void check_outputs_disjoint(std::initializer_list<Named> outputs, std::initializer_list<Named> inputs) {
+    for (auto o = outputs.begin(); o != outputs.end(); ++o) {
+        if (!o->t) continue;
+        for (const Named& i : inputs)
+            if (i.t) check_no_overlap(*o->t, o->name, *i.t, i.name);
+        for (auto p = outputs.begin(); p != o; ++p)
+            if (p->t) check_no_overlap(*o->t, o->name, *p->t, p->name);
+    }
+}
+
+std::string ne_name(const char* name, int dim) { return std::string(name) + ".ne[" + std::to_string(dim) + "]"; }
+
+void check_ndim_between(const lp_tensor& t, const char* name, int lo, int hi) {
+    if (t.ndim < lo || t.ndim > hi)
+        fail(LP_ERR_SHAPE_MISMATCH, std::string(name) + " " + shape_string(t) + " must have " + std::to_string(lo) + " to " + std::to_string(hi) + " dims");
+}
+
+void check_finite(float value, const char* name) {
+    if (!std::isfinite(value)) fail(LP_ERR_INVALID_ARGUMENT, std::string(name) + "=" + std::to_string(value) + " must be finite");
 }
 
 }  // namespace lp::api

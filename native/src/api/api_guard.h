@@ -60,4 +60,17 @@ void check_no_overlap(const lp_tensor& a, const char* an, const lp_tensor& b, co
 // Overlap allowed only as exact aliasing (same data pointer); a partial overlap fails.
 void check_alias_exact_or_disjoint(const lp_tensor& a, const char* an, const lp_tensor& b, const char* bn);
 
+// A tensor argument and its name; a null tensor (an absent nullable argument) is skipped.
+struct Named {
+    const lp_tensor* t;
+    const char* name;
+};
+// Every output overlaps no input and no other output (the default aliasing rule of lp.h).
+void check_outputs_disjoint(std::initializer_list<Named> outputs, std::initializer_list<Named> inputs);
+// "name.ne[dim]", for the `what` of check_dim.
+std::string ne_name(const char* name, int dim);
+void check_ndim_between(const lp_tensor& t, const char* name, int lo, int hi);
+// A float argument must be finite (not NaN, not infinite).
+void check_finite(float value, const char* name);
+
 }  // namespace lp::api

@@ -1,0 +1,135 @@
+// cpu_common.h — helpers shared by the CPU backend's op files: typed tensor access, the row-major
+// SGEMM wrapper over OpenBLAS, bf16 -> f32 staging of weights, and the OpenMP conventions.
+// Determinism: every reduction sums in an order fixed by the shapes alone (never by the thread
+// count), so results are bit-identical from run to run and across OMP_NUM_THREADS settings.
+#pragma once
+
+#include "../common/backend.h"
+#include "../common/lp_scalar.h"
+
+#include <cblas.h>
+#include <omp.h>
+
+#include <climits>
+#include <cstdint>
+#include <initializer_list>
+#include <string>
+
+namespace lp::cpu {
+
+// Elementwise loops below this many elements run on one thread (the fork costs more).
+constexpr int64_t kParallelMin = 16384;
+
+inline float* f32(const lp_tensor& t) { return static_cast<float*>(t.data); }
+inline const int32_t* i32(const lp_tensor& t) { return static_cast<const int32_t*>(t.data); }
+inline uint16_t* u16(const lp_tensor& t) { return static_cast<uint16_t*>(t.data); }
+
+// Row i of a (rows, cols) f32|bf16 matrix converted to f32 into dst (cols elements).
+inline void load_row_f32(const lp_tensor& t, int64_t row, int64_t cols, float* dst) {
+    if (t.dtype == LP_F32) {
+        const float* src = f32(t) + row * cols;
+        for (int64_t j = 0; j < cols; ++j) dst[j] = src[j];
+    } else {
+        const uint16_t* src = u16(t) + row * cols;
+        for (int64_t j = 0; j < cols; ++j) dst[j] = bf16_to_f32(src[j]);
+    }
+}
+
+// Rows [r0, r1) of a (rows, cols) f32|bf16 matrix as f32: a pointer into t when it is f32, else
+// the rows converted into `stage` (at least (r1-r0)*cols floats).
+inline const float* rows_f32(const lp_tensor& t, int64_t r0, int64_t r1, int64_t cols, float* stage) {
+    if (t.dtype == LP_F32) return f32(t) + r0 * cols;
+    const uint16_t* src = u16(t) + r0 * cols;
+    const int64_t n = (r1 - r0) * cols;
+#pragma omp parallel for schedule(static) if (n >= kParallelMin)
+    for (int64_t i = 0; i < n; ++i) stage[i] = bf16_to_f32(src[i]);
+    return stage;
+}
+
+// A size handed to BLAS (32-bit blasint); larger sizes are a valid request OpenBLAS cannot take.
+inline blasint blas_int(int64_t v) {
+    if (v > INT_MAX) fail(LP_ERR_UNSUPPORTED, "a GEMM dimension or leading dimension of " + std::to_string(v) + " exceeds the 32-bit BLAS interface");
+    return static_cast<blasint>(v);
+}
+
+// Every size a coming SGEMM will take fits the BLAS interface (call before a parallel region:
+// nothing may throw inside one).
+inline void check_blas(std::initializer_list<int64_t> sizes) {
+    for (int64_t v : sizes) blas_int(v);
+}
+
+// Row-major C (m,n) = alpha * op(A) * op(B) + beta * C with leading dimensions lda, ldb, ldc.
+// beta == 0 means C is not read (OpenBLAS writes zeros first, so NaNs in C do not propagate).
+inline void sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda, const float* b, int64_t ldb, float beta,
+                  float* c, int64_t ldc) {
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, blas_int(m), blas_int(n), blas_int(k), alpha, a, blas_int(lda),
+                b, blas_int(ldb), beta, c, blas_int(ldc));
+}
+
+// While alive, OpenBLAS runs single-threaded so that GEMMs issued from inside an OpenMP parallel
+// region (one per attention head, per importance tile, ...) do not oversubscribe the cores.
+class BlasSingleThread {
+public:
+    BlasSingleThread() : saved_(openblas_get_num_threads()) {
+        if (saved_ != 1) openblas_set_num_threads(1);
+    }
+    ~BlasSingleThread() {
+        if (saved_ != 1) openblas_set_num_threads(saved_);
+    }
+    BlasSingleThread(const BlasSingleThread&) = delete;
+    BlasSingleThread& operator=(const BlasSingleThread&) = delete;
+
+private:
+    int saved_;
+};
+
+inline int max_threads() { return omp_get_max_threads(); }
+
+// Double-precision sums with four interleaved partial sums (fixed order, so deterministic).
+inline double sum_f64(const float* x, int64_t n) {
+    double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    int64_t j = 0;
+    for (; j + 4 <= n; j += 4) {
+        s0 += x[j];
+        s1 += x[j + 1];
+        s2 += x[j + 2];
+        s3 += x[j + 3];
+    }
+    for (; j < n; ++j) s0 += x[j];
+    return (s0 + s1) + (s2 + s3);
+}
+
+inline double sumsq_f64(const float* x, int64_t n) {
+    double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    int64_t j = 0;
+    for (; j + 4 <= n; j += 4) {
+        s0 += double(x[j]) * x[j];
+        s1 += double(x[j + 1]) * x[j + 1];
+        s2 += double(x[j + 2]) * x[j + 2];
+        s3 += double(x[j + 3]) * x[j + 3];
+    }
+    for (; j < n; ++j) s0 += double(x[j]) * x[j];
+    return (s0 + s1) + (s2 + s3);
+}
+
+inline double dot_f64(const float* x, const float* y, int64_t n) {
+    double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    int64_t j = 0;
+    for (; j + 4 <= n; j += 4) {
+        s0 += double(x[j]) * y[j];
+        s1 += double(x[j + 1]) * y[j + 1];
+        s2 += double(x[j + 2]) * y[j + 2];
+        s3 += double(x[j + 3]) * y[j + 3];
+    }
+    for (; j < n; ++j) s0 += double(x[j]) * y[j];
+    return (s0 + s1) + (s2 + s3);
+}
+
+// Ids/indices must lie in [0, limit): checked before any parallel loop reads them.
+inline void check_indices(const int32_t* idx, int64_t n, int64_t limit, const char* name) {
+    for (int64_t i = 0; i < n; ++i)
+        if (idx[i] < 0 || idx[i] >= limit)
+            fail(LP_ERR_INVALID_ARGUMENT, std::string(name) + "[" + std::to_string(i) + "]=" + std::to_string(idx[i]) + " is outside [0," + std::to_string(limit) + ")");
+}
+
+}  // namespace lp::cpu
