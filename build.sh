@@ -57,8 +57,9 @@ ensure_packages() {
 
 native_build() {
   local dir="$here/build/$config"
+  mkdir -p "$here/build"
   cmake -S "$here" -B "$dir" -DCMAKE_BUILD_TYPE="$config" -DLP_CUDA="$cuda" >"$dir.configure.log" 2>&1 \
-    || { mkdir -p "$dir"; cat "$dir.configure.log" >&2; echo "build.sh: cmake configure failed" >&2; exit 1; }
+    || { cat "$dir.configure.log" >&2; echo "build.sh: cmake configure failed" >&2; exit 1; }
   grep -E "^-- LoRAPrune" "$dir.configure.log" || true
   cmake --build "$dir" -j"$(nproc)" 2>&1 | tee "$dir.build.log" | grep -E "error|warning:|Built target" || true
   [[ ${PIPESTATUS[0]} -eq 0 ]] || { echo "build.sh: native build failed (log: $dir.build.log)" >&2; exit 1; }
