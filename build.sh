@@ -82,6 +82,32 @@ cli() {
   dotnet "$here/managed/LoRAPrune.Cli/bin/$config/net10.0/loraprune.dll" "$@"
 }
 
+# Worst normalised error per op and backend variant, from the conformance report.
+conformance_table() {
+  [[ -s "$1" ]] || return 0
+  echo "== conformance: worst normalised error per op (limit per case in tests/LoRAPrune.Tests/Conformance/Tol.cs)"
+  awk -F'\t' '{
+      op = $2; sub(/\(.*/, "", op); be = $1; sub(/\/.*/, "", be)
+      e = -1
+      if (match($3, /nerr=[-+0-9.E]+/)) e = substr($3, RSTART + 5, RLENGTH - 5) + 0
+      else if ($3 ~ /exact=yes/) e = 0
+      if (e < 0) next
+      key = op SUBSEP be
+      if (!(key in worst) || e > worst[key]) worst[key] = e
+      ops[op] = 1; bes[be] = 1
+    } END {
+      n = 0; for (b in bes) cols[++n] = b
+      printf "%-28s", "op"; for (i = 1; i <= n; i++) printf " %12s", cols[i]; printf "\n"
+      m = 0; for (o in ops) names[++m] = o
+      for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++) if (names[j] < names[i]) { t = names[i]; names[i] = names[j]; names[j] = t }
+      for (i = 1; i <= m; i++) {
+        printf "%-28s", names[i]
+        for (j = 1; j <= n; j++) { k = names[i] SUBSEP cols[j]; if (k in worst) printf " %12.2e", worst[k]; else printf " %12s", "-" }
+        printf "\n"
+      }
+    }' "$1"
+}
+
 # Prints "N passed, N failed, N skipped" from the native CTest log and the .NET TRX results.
 summarize() {
   local passed=0 failed=0 skipped=0 f p x n
@@ -110,6 +136,7 @@ run_tests() {
   set -e
   echo "== managed tests (xunit)"
   [[ -n "$device" ]] && export LORAPRUNE_TEST_BACKENDS="$device"
+  export LORAPRUNE_CONFORMANCE_REPORT="$results/conformance.tsv"
   set +e
   dotnet test "$here/tests/LoRAPrune.Tests/LoRAPrune.Tests.csproj" -c "$config" --no-build -nologo \
     --logger "trx;LogFileName=managed.trx" --logger "console;verbosity=normal" --results-directory "$results" \
@@ -117,6 +144,7 @@ run_tests() {
   local drc=${PIPESTATUS[0]}
   set -e
   [[ $drc -eq 0 ]] || rc=1
+  conformance_table "$results/conformance.tsv"
   summarize "$results/ctest.log" "$results"
   return $rc
 }

@@ -37,7 +37,7 @@ public class ConformanceTests
 
     private static void Run(string backend, string op)
     {
-        using var h = new OpHarness(TestBackends.Get(backend));
+        using var h = new OpHarness(TestBackends.Get(backend), op);
         AllCases.Value[op].Run(h);
     }
 

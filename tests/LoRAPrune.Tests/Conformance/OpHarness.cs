@@ -15,11 +15,14 @@ public sealed class OpHarness : IDisposable
     private readonly List<string> failures = new();
     private readonly StringBuilder evidence = new();
 
-    public OpHarness(BackendVariant variant)
+    public OpHarness(BackendVariant variant, string caseName)
     {
         Variant = variant;
+        CaseName = caseName;
         Context = variant.CreateContext();
     }
+
+    public string CaseName { get; }
 
     public BackendVariant Variant { get; }
     public Context Context { get; }
@@ -160,11 +163,23 @@ public sealed class OpHarness : IDisposable
                 if (c >= 0) failures.Add($"{g.Name}: input was modified (byte {c})");
             }
         }
+        AppendToReport();
         if (failures.Count > 0)
             throw new Xunit.Sdk.XunitException($"[{Variant.Name}] {string.Join("\n", failures)}\n--- evidence ---\n{evidence}");
     }
 
-    public string Evidence => evidence.ToString();
+    /// <summary>With LORAPRUNE_CONFORMANCE_REPORT=FILE every case appends its measured errors
+    /// there (tab-separated: backend, case, evidence line) for the per-op error table.</summary>
+    private void AppendToReport()
+    {
+        var path = Environment.GetEnvironmentVariable("LORAPRUNE_CONFORMANCE_REPORT");
+        if (string.IsNullOrEmpty(path)) return;
+        var lines = evidence.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries)
+            .Select(l => $"{Variant.Name}\t{CaseName}\t{l.TrimEnd()}{(failures.Count > 0 ? "\tFAILED" : "")}");
+        lock (ReportLock) File.AppendAllLines(path, lines);
+    }
+
+    private static readonly object ReportLock = new();
 
     public void Dispose()
     {
