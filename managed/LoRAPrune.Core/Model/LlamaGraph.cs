@@ -1,0 +1,277 @@
+// LlamaGraph.cs — forward and backward of a LLaMA+LoRA model for one (B, T) batch shape, written
+// once against the op ABI so it runs on every backend. Forward saves what backward needs; backward
+// accumulates LoRA gradients (+=) into LoraAdapters.Grads and never touches base-weight gradients.
+// Per layer:  xn = rmsnorm(x); q,k,v = lora(xn) (.) mask; rope(q,k); a = attn(q,k,v); h = x + lora_o(a)
+//             hn = rmsnorm(h); g,u = lora(hn) (.) mask; x' = h + lora_down(silu(g) * u)
+using LoRAPrune.Core.IO;
+using LoRAPrune.Native;
+
+namespace LoRAPrune.Core.Model;
+
+public sealed class LlamaGraph : IDisposable
+{
+    private readonly LlamaWeights _w;
+    private readonly LoraAdapters? _lora;
+    private readonly OutputMasks? _masks;
+    private readonly Context _ctx;
+    private readonly List<Tensor> _owned = new();
+    private readonly LayerActs[] _acts;
+    private readonly int _c, _v, _d, _r;
+
+    // Global activations. Shapes: N = B*T.
+    private readonly Tensor _tokens;    // (N) i32
+    private readonly Tensor _targets;   // (N) i32
+    private readonly Tensor[] _x;       // L+1 residual streams (N, C); _x[0] = embeddings
+    private readonly Tensor _xnFinal;   // (N, C)
+    private readonly Tensor _rstdFinal; // (N)
+    private readonly Tensor _logits;    // (N, V), overwritten by dlogits in backward
+    private readonly Tensor _losses;    // (N)
+    private readonly Tensor _lse;       // (N)
+
+    // Backward scratch, reused by every layer.
+    private readonly Tensor _dres;      // (N, C) gradient of the residual stream
+    private readonly Tensor _dxn;       // (N, C)
+    private readonly Tensor _dtmp;      // (N, C)
+    private readonly Tensor _dq, _dk, _dv, _datt; // (N, H*D) / (N, KVH*D), sized for the widest layer
+    private readonly Tensor _dg, _du, _dact;      // (N, F), sized for the widest layer
+
+    private ulong _dropSeed;
+    private bool _training;
+    private bool _hasForward;
+
+    private sealed class LayerActs
+    {
+        public required Tensor Xn1, Rstd1, Q, K, V, Att, Lse, H, Xn2, Rstd2, G, U, Act;
+        public required Tensor?[] Xa; // (N, R) per LlamaLinear, null when not adapted
+    }
+
+    public LlamaGraph(LlamaWeights weights, LoraAdapters? lora, OutputMasks? masks, int batch, int seq)
+    {
+        if (batch < 1 || seq < 1) throw new ArgumentException($"batch and sequence must be positive (got {batch} x {seq})");
+        _w = weights;
+        _lora = lora;
+        _masks = masks;
+        _ctx = weights.Context;
+        var cfg = weights.Config;
+        Batch = batch;
+        Seq = seq;
+        int n = batch * seq;
+        _c = cfg.HiddenSize;
+        _v = cfg.VocabSize;
+        _d = cfg.HeadDim;
+        _r = lora?.Options.Rank ?? 0;
+
+        _tokens = New(LpDType.I32, n);
+        _targets = New(LpDType.I32, n);
+        _x = Enumerable.Range(0, cfg.NumHiddenLayers + 1).Select(_ => New(LpDType.F32, n, _c)).ToArray();
+        _xnFinal = New(LpDType.F32, n, _c);
+        _rstdFinal = New(LpDType.F32, n);
+        _logits = New(LpDType.F32, n, _v);
+        _losses = New(LpDType.F32, n);
+        _lse = New(LpDType.F32, n);
+        _acts = new LayerActs[cfg.NumHiddenLayers];
+        int maxQ = 1, maxKv = 1, maxF = 1;
+        for (int l = 0; l < cfg.NumHiddenLayers; l++)
+        {
+            int h = cfg.AttentionHeads(l), kvh = cfg.KeyValueHeads(l), f = cfg.Intermediate(l);
+            maxQ = Math.Max(maxQ, h * _d);
+            maxKv = Math.Max(maxKv, kvh * _d);
+            maxF = Math.Max(maxF, f);
+            var xa = new Tensor?[7];
+            foreach (LlamaLinear lin in Enum.GetValues<LlamaLinear>())
+                if (lora is not null && lora.IsAdapted(l, lin)) xa[(int)lin] = New(LpDType.F32, n, _r);
+            _acts[l] = new LayerActs
+            {
+                Xn1 = New(LpDType.F32, n, _c), Rstd1 = New(LpDType.F32, n),
+                Q = New(LpDType.F32, batch, seq, h, _d), K = New(LpDType.F32, batch, seq, kvh, _d), V = New(LpDType.F32, batch, seq, kvh, _d),
+                Att = New(LpDType.F32, batch, seq, h, _d), Lse = New(LpDType.F32, batch, h, seq),
+                H = New(LpDType.F32, n, _c), Xn2 = New(LpDType.F32, n, _c), Rstd2 = New(LpDType.F32, n),
+                G = New(LpDType.F32, n, f), U = New(LpDType.F32, n, f), Act = New(LpDType.F32, n, f),
+                Xa = xa,
+            };
+        }
+        _dres = New(LpDType.F32, n, _c);
+        _dxn = New(LpDType.F32, n, _c);
+        _dtmp = New(LpDType.F32, n, _c);
+        _dq = New(LpDType.F32, n * maxQ);
+        _datt = New(LpDType.F32, n * maxQ);
+        _dk = New(LpDType.F32, n * maxKv);
+        _dv = New(LpDType.F32, n * maxKv);
+        _dg = New(LpDType.F32, n * maxF);
+        _du = New(LpDType.F32, n * maxF);
+        _dact = New(LpDType.F32, n * maxF);
+    }
+
+    public int Batch { get; }
+    public int Seq { get; }
+    public int Tokens => Batch * Seq;
+
+    /// <summary>Token ids that CrossEntropy ignores (HF's -100).</summary>
+    public const int IgnoreIndex = -100;
+
+    private Tensor New(LpDType dtype, params long[] shape)
+    {
+        var t = _ctx.NewTensor(dtype, shape);
+        _owned.Add(t);
+        return t;
+    }
+
+    private static Tensor View(Tensor t, params long[] shape) => new(t.Buffer, t.OffsetBytes, t.DType, shape);
+
+    /// <summary>Result of a forward pass with targets: the summed token NLL and the counted tokens.</summary>
+    public readonly record struct LossSum(double Sum, int Count)
+    {
+        public double Mean => Count > 0 ? Sum / Count : double.NaN;
+    }
+
+    /// <summary>Forward over tokens (B*T) with targets (B*T, IgnoreIndex to skip). training=true
+    /// applies LoRA dropout drawn from dropoutSeed and keeps activations for Backward.</summary>
+    public LossSum Forward(ReadOnlySpan<int> tokens, ReadOnlySpan<int> targets, bool training = false, ulong dropoutSeed = 0)
+    {
+        CheckLength(tokens, nameof(tokens));
+        CheckLength(targets, nameof(targets));
+        _targets.Upload(targets);
+        ForwardToLogits(tokens, training, dropoutSeed);
+        _ctx.CrossEntropyForward(_logits, _targets, IgnoreIndex, _losses, _lse);
+        var losses = _losses.ToFloatArray();
+        double sum = 0;
+        int count = 0;
+        for (int i = 0; i < losses.Length; i++)
+        {
+            if (targets[i] == IgnoreIndex) continue;
+            sum += losses[i];
+            count++;
+        }
+        return new LossSum(sum, count);
+    }
+
+    /// <summary>Forward without a loss; returns the logits (B*T, V) as floats (for generation and tests).</summary>
+    public float[] Logits(ReadOnlySpan<int> tokens)
+    {
+        CheckLength(tokens, nameof(tokens));
+        ForwardToLogits(tokens, training: false, 0);
+        _hasForward = false;
+        return _logits.ToFloatArray();
+    }
+
+    private void CheckLength(ReadOnlySpan<int> ids, string name)
+    {
+        if (ids.Length != Tokens) throw new ArgumentException($"{name} has {ids.Length} ids, this graph takes {Batch} x {Seq} = {Tokens}", name);
+    }
+
+    private void ForwardToLogits(ReadOnlySpan<int> tokens, bool training, ulong dropoutSeed)
+    {
+        var cfg = _w.Config;
+        _training = training;
+        _dropSeed = dropoutSeed;
+        _tokens.Upload(tokens);
+        _ctx.EmbeddingForward(_w.Embedding, _tokens, _x[0]);
+        float eps = (float)cfg.RmsNormEps;
+        for (int l = 0; l < cfg.NumHiddenLayers; l++)
+        {
+            var a = _acts[l];
+            var lw = _w.Layers[l];
+            int h = cfg.AttentionHeads(l), kvh = cfg.KeyValueHeads(l), f = cfg.Intermediate(l);
+            _ctx.RmsNormForward(_x[l], lw.InputNorm, eps, a.Xn1, a.Rstd1);
+            Linear(l, LlamaLinear.QProj, a.Xn1, View(a.Q, Tokens, h * _d));
+            Linear(l, LlamaLinear.KProj, a.Xn1, View(a.K, Tokens, kvh * _d));
+            Linear(l, LlamaLinear.VProj, a.Xn1, View(a.V, Tokens, kvh * _d));
+            _ctx.RopeForward(a.Q, a.Q, _w.InverseFrequencies, (float)cfg.RopeTheta, 0);
+            _ctx.RopeForward(a.K, a.K, _w.InverseFrequencies, (float)cfg.RopeTheta, 0);
+            _ctx.AttentionForward(a.Q, a.K, a.V, AttentionScale, a.Att, a.Lse);
+            Linear(l, LlamaLinear.OProj, View(a.Att, Tokens, h * _d), a.H);
+            _ctx.Add(a.H, _x[l], a.H);
+            _ctx.RmsNormForward(a.H, lw.PostAttentionNorm, eps, a.Xn2, a.Rstd2);
+            Linear(l, LlamaLinear.GateProj, a.Xn2, a.G);
+            Linear(l, LlamaLinear.UpProj, a.Xn2, a.U);
+            _ctx.SwiGluForward(a.G, a.U, a.Act);
+            Linear(l, LlamaLinear.DownProj, a.Act, _x[l + 1]);
+            _ctx.Add(_x[l + 1], a.H, _x[l + 1]);
+        }
+        _ctx.RmsNormForward(_x[^1], _w.FinalNorm, eps, _xnFinal, _rstdFinal);
+        _ctx.LoraLinearForward(_xnFinal, _w.LmHead, null, null, null, 0f, 0f, 0, 0, _logits, null);
+        _hasForward = training;
+    }
+
+    private float AttentionScale => (float)(1.0 / Math.Sqrt(_d));
+
+    private float DropoutP => _training && _lora is not null ? (float)_lora.Options.Dropout : 0f;
+
+    private ulong DropSeed(int layer, LlamaLinear linear) => DropoutSeed(_dropSeed, layer, linear);
+
+    /// <summary>The LoRA dropout seed of one projection: a distinct stream per (step seed, layer,
+    /// projection), each drawn from offset 0 (splitmix64 of the combination).</summary>
+    public static ulong DropoutSeed(ulong stepSeed, int layer, LlamaLinear linear)
+    {
+        ulong z = stepSeed ^ (0x9E3779B97F4A7C15UL * (ulong)(layer * 8 + (int)linear + 1));
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
+        return z ^ (z >> 31);
+    }
+
+    private void Linear(int layer, LlamaLinear lin, Tensor x, Tensor y)
+    {
+        var xa = _acts[layer].Xa[(int)lin];
+        _ctx.LoraLinearForward(x, _w.Layers[layer][lin], _lora?.A(layer, lin), _lora?.B(layer, lin), _masks?[layer, lin],
+            _lora?.Scale ?? 0f, DropoutP, DropSeed(layer, lin), 0, y, xa);
+    }
+
+    private void LinearBackward(int layer, LlamaLinear lin, Tensor dy, Tensor x, Tensor dx)
+    {
+        _ctx.LoraLinearBackward(dy, x, _w.Layers[layer][lin], _lora?.A(layer, lin), _lora?.B(layer, lin), _masks?[layer, lin],
+            _acts[layer].Xa[(int)lin], _lora?.Scale ?? 0f, DropoutP, DropSeed(layer, lin), 0, dx,
+            _lora?.GradA(layer, lin), _lora?.GradB(layer, lin), null);
+    }
+
+    /// <summary>Backward of the last training Forward with dL/dloss_n = dloss for every counted token
+    /// (1/total tokens of the optimizer step for a mean): LoRA gradients accumulate (+=).</summary>
+    public void Backward(float dloss)
+    {
+        if (!_hasForward) throw new InvalidOperationException("Backward needs a Forward with training=true first");
+        var cfg = _w.Config;
+        float eps = (float)cfg.RmsNormEps;
+        _ctx.CrossEntropyBackward(_logits, _targets, _lse, IgnoreIndex, dloss, _logits);
+        _ctx.LoraLinearBackward(_logits, _xnFinal, _w.LmHead, null, null, null, null, 0f, 0f, 0, 0, _dxn, null, null, null);
+        _ctx.RmsNormBackward(_dxn, _x[^1], _w.FinalNorm, _rstdFinal, _dres, null);
+        for (int l = cfg.NumHiddenLayers - 1; l >= 0; l--)
+        {
+            var a = _acts[l];
+            var lw = _w.Layers[l];
+            int h = cfg.AttentionHeads(l), kvh = cfg.KeyValueHeads(l), f = cfg.Intermediate(l);
+            var dact = View(_dact, Tokens, f);
+            var dg = View(_dg, Tokens, f);
+            var du = View(_du, Tokens, f);
+            // MLP: x' = h + down(silu(g) * u)
+            LinearBackward(l, LlamaLinear.DownProj, _dres, a.Act, dact);
+            _ctx.SwiGluBackward(dact, a.G, a.U, dg, du);
+            LinearBackward(l, LlamaLinear.GateProj, dg, a.Xn2, _dxn);
+            LinearBackward(l, LlamaLinear.UpProj, du, a.Xn2, _dtmp);
+            _ctx.Axpy(1f, _dtmp, _dxn);
+            _ctx.RmsNormBackward(_dxn, a.H, lw.PostAttentionNorm, a.Rstd2, _dtmp, null);
+            _ctx.Axpy(1f, _dtmp, _dres); // dres = dL/dh
+            // Attention: h = x + o(attn(rope(q), rope(k), v))
+            var datt = View(_datt, Batch, Seq, h, _d);
+            var dq = View(_dq, Batch, Seq, h, _d);
+            var dk = View(_dk, Batch, Seq, kvh, _d);
+            var dv = View(_dv, Batch, Seq, kvh, _d);
+            LinearBackward(l, LlamaLinear.OProj, _dres, View(a.Att, Tokens, h * _d), View(datt, Tokens, h * _d));
+            _ctx.AttentionBackward(a.Q, a.K, a.V, a.Att, a.Lse, datt, AttentionScale, dq, dk, dv);
+            _ctx.RopeBackward(dq, dq, _w.InverseFrequencies, (float)cfg.RopeTheta, 0);
+            _ctx.RopeBackward(dk, dk, _w.InverseFrequencies, (float)cfg.RopeTheta, 0);
+            LinearBackward(l, LlamaLinear.QProj, View(dq, Tokens, h * _d), a.Xn1, _dxn);
+            LinearBackward(l, LlamaLinear.KProj, View(dk, Tokens, kvh * _d), a.Xn1, _dtmp);
+            _ctx.Axpy(1f, _dtmp, _dxn);
+            LinearBackward(l, LlamaLinear.VProj, View(dv, Tokens, kvh * _d), a.Xn1, _dtmp);
+            _ctx.Axpy(1f, _dtmp, _dxn);
+            _ctx.RmsNormBackward(_dxn, _x[l], lw.InputNorm, a.Rstd1, _dtmp, null);
+            _ctx.Axpy(1f, _dtmp, _dres); // dres = dL/dx_l
+        }
+        _hasForward = false;
+    }
+
+    public void Dispose()
+    {
+        foreach (var t in _owned) t.Dispose();
+        _owned.Clear();
+    }
+}

@@ -1,0 +1,158 @@
+// LlamaWeights.cs — the frozen base weights of a LLaMA-family model on one backend context:
+// embedding, per-layer norms and the seven projections, final norm and lm_head (tied or not).
+// Linear and embedding weights are f32 or bf16 (lp.h "f32|bf16"); norm weights are always f32.
+using LoRAPrune.Core.IO;
+using LoRAPrune.Native;
+
+namespace LoRAPrune.Core.Model;
+
+/// <summary>The base weights of one decoder layer.</summary>
+public sealed class LayerWeights
+{
+    internal LayerWeights(Tensor inputNorm, Tensor postAttentionNorm, Tensor[] linears)
+    {
+        InputNorm = inputNorm;
+        PostAttentionNorm = postAttentionNorm;
+        _linears = linears;
+    }
+
+    private readonly Tensor[] _linears;
+
+    public Tensor InputNorm { get; }          // (C)
+    public Tensor PostAttentionNorm { get; }  // (C)
+
+    /// <summary>The weight (OUT, IN) of a projection.</summary>
+    public Tensor this[LlamaLinear linear] => _linears[(int)linear];
+}
+
+public sealed class LlamaWeights : IDisposable
+{
+    private readonly List<Tensor> _owned = new();
+
+    private LlamaWeights(Context context, LlamaConfig config, LpDType linearDType)
+    {
+        if (config.QkvBias || config.OutputBias || config.MlpBias)
+            throw new NotSupportedException("models with projection biases (Qwen2 q/k/v, attention_bias, mlp_bias) are not supported by the engine yet");
+        if (linearDType is not (LpDType.F32 or LpDType.BF16))
+            throw new ArgumentException($"base weights must be f32 or bf16, not {linearDType}", nameof(linearDType));
+        Context = context;
+        Config = config;
+        LinearDType = linearDType;
+        InverseFrequencies = Own(context.Upload(config.RopeInverseFrequencies(), config.HeadDim / 2));
+    }
+
+    public Context Context { get; }
+    public LlamaConfig Config { get; }
+    public LpDType LinearDType { get; }
+
+    public Tensor Embedding { get; private set; } = null!;   // (V, C)
+    public Tensor LmHead { get; private set; } = null!;      // (V, C), the embedding itself when tied
+    public Tensor FinalNorm { get; private set; } = null!;   // (C)
+    public Tensor InverseFrequencies { get; }                // (D/2) RoPE, scaling applied
+    public IReadOnlyList<LayerWeights> Layers { get; private set; } = Array.Empty<LayerWeights>();
+
+    private Tensor Own(Tensor t)
+    {
+        _owned.Add(t);
+        return t;
+    }
+
+    private Tensor Put(float[] values, LpDType dtype, params long[] shape) =>
+        Own(dtype == LpDType.BF16 ? Context.UploadBf16(values, shape) : Context.Upload(values, shape));
+
+    /// <summary>Uploads a validated checkpoint (f32/f16/bf16 on disk) to the context.</summary>
+    public static LlamaWeights Load(Context context, LlamaCheckpoint checkpoint, LpDType linearDType)
+    {
+        var config = checkpoint.Config;
+        var w = new LlamaWeights(context, config, linearDType);
+        try
+        {
+            w.Fill(name => checkpoint.ReadFloats(name));
+            return w;
+        }
+        catch
+        {
+            w.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>A randomly initialised model (normal(0, 0.02) projections and embedding, unit norms),
+    /// as Hugging Face initialises LlamaForCausalLM with initializer_range 0.02.</summary>
+    public static LlamaWeights Random(Context context, LlamaConfig config, int seed, LpDType linearDType = LpDType.F32, double std = 0.02)
+    {
+        var rng = new Random(seed);
+        var w = new LlamaWeights(context, config, linearDType);
+        try
+        {
+            w.Fill(name => name.EndsWith("norm.weight", StringComparison.Ordinal)
+                ? Enumerable.Repeat(1f, config.HiddenSize).ToArray()
+                : Normal(rng, ExpectedCount(config, name), std));
+            return w;
+        }
+        catch
+        {
+            w.Dispose();
+            throw;
+        }
+    }
+
+    private static long ExpectedCount(LlamaConfig config, string name) =>
+        LlamaTensorLayout.Expected(config).First(e => e.Name == name).Shape.Aggregate(1L, (a, b) => a * b);
+
+    private static float[] Normal(Random rng, long n, double std)
+    {
+        var a = new float[n];
+        for (long i = 0; i < n; i++)
+        {
+            double u1 = 1.0 - rng.NextDouble(), u2 = rng.NextDouble();
+            a[i] = (float)(std * Math.Sqrt(-2.0 * Math.Log(u1)) * Math.Cos(2 * Math.PI * u2));
+        }
+        return a;
+    }
+
+    private void Fill(Func<string, float[]> read)
+    {
+        var c = Config;
+        Embedding = Put(read("model.embed_tokens.weight"), LinearDType, c.VocabSize, c.HiddenSize);
+        LmHead = c.TieWordEmbeddings ? Embedding : Put(read("lm_head.weight"), LinearDType, c.VocabSize, c.HiddenSize);
+        FinalNorm = Put(read("model.norm.weight"), LpDType.F32, c.HiddenSize);
+        var layers = new LayerWeights[c.NumHiddenLayers];
+        for (int l = 0; l < c.NumHiddenLayers; l++)
+        {
+            var linears = new Tensor[7];
+            foreach (LlamaLinear lin in Enum.GetValues<LlamaLinear>())
+            {
+                var (outF, inF) = lin.Shape(c, l);
+                linears[(int)lin] = Put(read(LlamaTensorLayout.Weight(lin, l)), LinearDType, outF, inF);
+            }
+            layers[l] = new LayerWeights(
+                Put(read(LlamaTensorLayout.InputNorm(l)), LpDType.F32, c.HiddenSize),
+                Put(read(LlamaTensorLayout.PostAttentionNorm(l)), LpDType.F32, c.HiddenSize),
+                linears);
+        }
+        Layers = layers;
+    }
+
+    /// <summary>Every base tensor by its Hugging Face name (lm_head omitted when tied).</summary>
+    public IEnumerable<(string Name, Tensor Tensor)> Named()
+    {
+        yield return ("model.embed_tokens.weight", Embedding);
+        for (int l = 0; l < Layers.Count; l++)
+        {
+            yield return (LlamaTensorLayout.InputNorm(l), Layers[l].InputNorm);
+            foreach (LlamaLinear lin in Enum.GetValues<LlamaLinear>()) yield return (LlamaTensorLayout.Weight(lin, l), Layers[l][lin]);
+            yield return (LlamaTensorLayout.PostAttentionNorm(l), Layers[l].PostAttentionNorm);
+        }
+        yield return ("model.norm.weight", FinalNorm);
+        if (!Config.TieWordEmbeddings) yield return ("lm_head.weight", LmHead);
+    }
+
+    public long ParameterCount => Named().Sum(n => n.Tensor.ElementCount);
+
+    public void Dispose()
+    {
+        foreach (var t in _owned) t.Dispose();
+        _owned.Clear();
+    }
+}
