@@ -1,6 +1,7 @@
 // LlamaGraph.cs — forward and backward of a LLaMA+LoRA model for one (B, T) batch shape, written
 // once against the op ABI so it runs on every backend. Forward saves what backward needs; backward
-// accumulates LoRA gradients (+=) into LoraAdapters.Grads and never touches base-weight gradients.
+// accumulates LoRA gradients (+=) into LoraAdapters.Grads. Base-weight gradients exist only when a
+// base-gradient arena is given (pretraining); LoRA fine-tuning never allocates or computes them.
 // Per layer:  xn = rmsnorm(x); q,k,v = lora(xn) (.) mask; rope(q,k); a = attn(q,k,v); h = x + lora_o(a)
 //             hn = rmsnorm(h); g,u = lora(hn) (.) mask; x' = h + lora_down(silu(g) * u)
 using LoRAPrune.Core.IO;
@@ -13,6 +14,7 @@ public sealed class LlamaGraph : IDisposable
     private readonly LlamaWeights _w;
     private readonly LoraAdapters? _lora;
     private readonly OutputMasks? _masks;
+    private readonly TensorArena? _baseGrads;
     private readonly Context _ctx;
     private readonly List<Tensor> _owned = new();
     private readonly LayerActs[] _acts;
@@ -45,12 +47,15 @@ public sealed class LlamaGraph : IDisposable
         public required Tensor?[] Xa; // (N, R) per LlamaLinear, null when not adapted
     }
 
-    public LlamaGraph(LlamaWeights weights, LoraAdapters? lora, OutputMasks? masks, int batch, int seq)
+    /// <param name="baseGrads">Gradients of the base weights (layout LlamaWeights.ArenaLayout): backward
+    /// accumulates into it; pretraining and the `grad` criterion use it. Null for LoRA fine-tuning.</param>
+    public LlamaGraph(LlamaWeights weights, LoraAdapters? lora, OutputMasks? masks, int batch, int seq, TensorArena? baseGrads = null)
     {
         if (batch < 1 || seq < 1) throw new ArgumentException($"batch and sequence must be positive (got {batch} x {seq})");
         _w = weights;
         _lora = lora;
         _masks = masks;
+        _baseGrads = baseGrads;
         _ctx = weights.Context;
         var cfg = weights.Config;
         Batch = batch;
@@ -220,8 +225,10 @@ public sealed class LlamaGraph : IDisposable
     {
         _ctx.LoraLinearBackward(dy, x, _w.Layers[layer][lin], _lora?.A(layer, lin), _lora?.B(layer, lin), _masks?[layer, lin],
             _acts[layer].Xa[(int)lin], _lora?.Scale ?? 0f, DropoutP, DropSeed(layer, lin), 0, dx,
-            _lora?.GradA(layer, lin), _lora?.GradB(layer, lin), null);
+            _lora?.GradA(layer, lin), _lora?.GradB(layer, lin), BaseGrad(LlamaTensorLayout.Weight(lin, layer)));
     }
+
+    private Tensor? BaseGrad(string name) => _baseGrads?[name];
 
     /// <summary>Backward of the last training Forward with dL/dloss_n = dloss for every counted token
     /// (1/total tokens of the optimizer step for a mean): LoRA gradients accumulate (+=).</summary>
@@ -231,8 +238,9 @@ public sealed class LlamaGraph : IDisposable
         var cfg = _w.Config;
         float eps = (float)cfg.RmsNormEps;
         _ctx.CrossEntropyBackward(_logits, _targets, _lse, IgnoreIndex, dloss, _logits);
-        _ctx.LoraLinearBackward(_logits, _xnFinal, _w.LmHead, null, null, null, null, 0f, 0f, 0, 0, _dxn, null, null, null);
-        _ctx.RmsNormBackward(_dxn, _x[^1], _w.FinalNorm, _rstdFinal, _dres, null);
+        _ctx.LoraLinearBackward(_logits, _xnFinal, _w.LmHead, null, null, null, null, 0f, 0f, 0, 0, _dxn, null, null,
+            BaseGrad(cfg.TieWordEmbeddings ? "model.embed_tokens.weight" : "lm_head.weight"));
+        _ctx.RmsNormBackward(_dxn, _x[^1], _w.FinalNorm, _rstdFinal, _dres, BaseGrad("model.norm.weight"));
         for (int l = cfg.NumHiddenLayers - 1; l >= 0; l--)
         {
             var a = _acts[l];
@@ -247,7 +255,7 @@ public sealed class LlamaGraph : IDisposable
             LinearBackward(l, LlamaLinear.GateProj, dg, a.Xn2, _dxn);
             LinearBackward(l, LlamaLinear.UpProj, du, a.Xn2, _dtmp);
             _ctx.Axpy(1f, _dtmp, _dxn);
-            _ctx.RmsNormBackward(_dxn, a.H, lw.PostAttentionNorm, a.Rstd2, _dtmp, null);
+            _ctx.RmsNormBackward(_dxn, a.H, lw.PostAttentionNorm, a.Rstd2, _dtmp, BaseGrad(LlamaTensorLayout.PostAttentionNorm(l)));
             _ctx.Axpy(1f, _dtmp, _dres); // dres = dL/dh
             // Attention: h = x + o(attn(rope(q), rope(k), v))
             var datt = View(_datt, Batch, Seq, h, _d);
@@ -263,9 +271,10 @@ public sealed class LlamaGraph : IDisposable
             _ctx.Axpy(1f, _dtmp, _dxn);
             LinearBackward(l, LlamaLinear.VProj, View(dv, Tokens, kvh * _d), a.Xn1, _dtmp);
             _ctx.Axpy(1f, _dtmp, _dxn);
-            _ctx.RmsNormBackward(_dxn, _x[l], lw.InputNorm, a.Rstd1, _dtmp, null);
+            _ctx.RmsNormBackward(_dxn, _x[l], lw.InputNorm, a.Rstd1, _dtmp, BaseGrad(LlamaTensorLayout.InputNorm(l)));
             _ctx.Axpy(1f, _dtmp, _dres); // dres = dL/dx_l
         }
+        if (BaseGrad("model.embed_tokens.weight") is { } dEmbedding) _ctx.EmbeddingBackward(_dres, _tokens, dEmbedding);
         _hasForward = false;
     }
 

@@ -29,17 +29,30 @@ public sealed class LlamaWeights : IDisposable
 {
     private readonly List<Tensor> _owned = new();
 
-    private LlamaWeights(Context context, LlamaConfig config, LpDType linearDType)
+    private LlamaWeights(Context context, LlamaConfig config, LpDType linearDType, bool trainable = false)
     {
         if (config.QkvBias || config.OutputBias || config.MlpBias)
             throw new NotSupportedException("models with projection biases (Qwen2 q/k/v, attention_bias, mlp_bias) are not supported by the engine yet");
         if (linearDType is not (LpDType.F32 or LpDType.BF16))
             throw new ArgumentException($"base weights must be f32 or bf16, not {linearDType}", nameof(linearDType));
+        if (trainable && linearDType != LpDType.F32) throw new ArgumentException("trainable base weights must be f32", nameof(linearDType));
         Context = context;
         Config = config;
         LinearDType = linearDType;
         InverseFrequencies = Own(context.Upload(config.RopeInverseFrequencies(), config.HeadDim / 2));
+        if (trainable) Arena = new TensorArena(context, ArenaLayout(config));
     }
+
+    /// <summary>Every base tensor by Hugging Face name and shape (lm_head omitted when tied): the layout
+    /// of trainable weights and of base-weight gradient arenas.</summary>
+    public static IEnumerable<(string Name, long[] Shape)> ArenaLayout(LlamaConfig config) =>
+        LlamaTensorLayout.Expected(config)
+            .Where(e => !(config.TieWordEmbeddings && e.Name == "lm_head.weight"))
+            .Select(e => (e.Name, e.Shape.ToArray()));
+
+    /// <summary>For trainable (pretraining) weights: every base tensor in one f32 arena keyed by its
+    /// Hugging Face name, so AdamW and clipping sweep it whole; null for frozen weights.</summary>
+    public TensorArena? Arena { get; }
 
     public Context Context { get; }
     public LlamaConfig Config { get; }
@@ -57,14 +70,22 @@ public sealed class LlamaWeights : IDisposable
         return t;
     }
 
-    private Tensor Put(float[] values, LpDType dtype, params long[] shape) =>
-        Own(dtype == LpDType.BF16 ? Context.UploadBf16(values, shape) : Context.Upload(values, shape));
+    private Tensor Put(string name, float[] values, LpDType dtype, params long[] shape)
+    {
+        if (Arena is not null)
+        {
+            var view = Arena[name];
+            view.Upload(values);
+            return view;
+        }
+        return Own(dtype == LpDType.BF16 ? Context.UploadBf16(values, shape) : Context.Upload(values, shape));
+    }
 
     /// <summary>Uploads a validated checkpoint (f32/f16/bf16 on disk) to the context.</summary>
-    public static LlamaWeights Load(Context context, LlamaCheckpoint checkpoint, LpDType linearDType)
+    public static LlamaWeights Load(Context context, LlamaCheckpoint checkpoint, LpDType linearDType, bool trainable = false)
     {
         var config = checkpoint.Config;
-        var w = new LlamaWeights(context, config, linearDType);
+        var w = new LlamaWeights(context, config, linearDType, trainable);
         try
         {
             w.Fill(name => checkpoint.ReadFloats(name));
@@ -79,10 +100,10 @@ public sealed class LlamaWeights : IDisposable
 
     /// <summary>A randomly initialised model (normal(0, 0.02) projections and embedding, unit norms),
     /// as Hugging Face initialises LlamaForCausalLM with initializer_range 0.02.</summary>
-    public static LlamaWeights Random(Context context, LlamaConfig config, int seed, LpDType linearDType = LpDType.F32, double std = 0.02)
+    public static LlamaWeights Random(Context context, LlamaConfig config, int seed, LpDType linearDType = LpDType.F32, double std = 0.02, bool trainable = false)
     {
         var rng = new Random(seed);
-        var w = new LlamaWeights(context, config, linearDType);
+        var w = new LlamaWeights(context, config, linearDType, trainable);
         try
         {
             w.Fill(name => name.EndsWith("norm.weight", StringComparison.Ordinal)
@@ -114,9 +135,9 @@ public sealed class LlamaWeights : IDisposable
     private void Fill(Func<string, float[]> read)
     {
         var c = Config;
-        Embedding = Put(read("model.embed_tokens.weight"), LinearDType, c.VocabSize, c.HiddenSize);
-        LmHead = c.TieWordEmbeddings ? Embedding : Put(read("lm_head.weight"), LinearDType, c.VocabSize, c.HiddenSize);
-        FinalNorm = Put(read("model.norm.weight"), LpDType.F32, c.HiddenSize);
+        Embedding = Put("model.embed_tokens.weight", read("model.embed_tokens.weight"), LinearDType, c.VocabSize, c.HiddenSize);
+        LmHead = c.TieWordEmbeddings ? Embedding : Put("lm_head.weight", read("lm_head.weight"), LinearDType, c.VocabSize, c.HiddenSize);
+        FinalNorm = Put("model.norm.weight", read("model.norm.weight"), LpDType.F32, c.HiddenSize);
         var layers = new LayerWeights[c.NumHiddenLayers];
         for (int l = 0; l < c.NumHiddenLayers; l++)
         {
@@ -124,11 +145,13 @@ public sealed class LlamaWeights : IDisposable
             foreach (LlamaLinear lin in Enum.GetValues<LlamaLinear>())
             {
                 var (outF, inF) = lin.Shape(c, l);
-                linears[(int)lin] = Put(read(LlamaTensorLayout.Weight(lin, l)), LinearDType, outF, inF);
+                string name = LlamaTensorLayout.Weight(lin, l);
+                linears[(int)lin] = Put(name, read(name), LinearDType, outF, inF);
             }
+            string inNorm = LlamaTensorLayout.InputNorm(l), postNorm = LlamaTensorLayout.PostAttentionNorm(l);
             layers[l] = new LayerWeights(
-                Put(read(LlamaTensorLayout.InputNorm(l)), LpDType.F32, c.HiddenSize),
-                Put(read(LlamaTensorLayout.PostAttentionNorm(l)), LpDType.F32, c.HiddenSize),
+                Put(inNorm, read(inNorm), LpDType.F32, c.HiddenSize),
+                Put(postNorm, read(postNorm), LpDType.F32, c.HiddenSize),
                 linears);
         }
         Layers = layers;
@@ -154,5 +177,6 @@ public sealed class LlamaWeights : IDisposable
     {
         foreach (var t in _owned) t.Dispose();
         _owned.Clear();
+        Arena?.Dispose();
     }
 }

@@ -151,6 +151,30 @@ public class EngineGradientTests
         }
     }
 
+    [Theory, MemberData(nameof(Backends))]
+    public void base_weight_gradients_for_pretraining_match_the_float64_model(string backend)
+    {
+        var variant = TestBackends.Get(backend);
+        using var s = Build(variant, dropout: 0f);
+        using var trainable = LlamaWeights.Random(s.Ctx, TinyConfig, seed: 3, LpDType.F32, std: 0.3, trainable: true);
+        using var grads = new TensorArena(s.Ctx, LlamaWeights.ArenaLayout(TinyConfig));
+        using var graph = new LlamaGraph(trainable, lora: null, masks: null, Batch, Seq, grads);
+        var loss = graph.Forward(s.Tokens, s.Targets, training: true);
+        graph.Backward(1f / loss.Count);
+        var reference = new ReferenceLlama
+        {
+            Config = TinyConfig, Base = s.Reference.Base, Lora = new(), Masks = new(), Rank = 0, Scale = 0, Dropout = 0, StepSeed = 0,
+            InvFreq = s.Reference.InvFreq,
+        };
+        var (refLoss, _, refBase) = reference.LossAndAllGrads(s.Tokens, s.Targets, Batch, Seq);
+        Assert.True(Math.Abs(loss.Mean - refLoss) <= 1e-5 * Math.Abs(refLoss), $"loss {loss.Mean:R} vs reference {refLoss:R}");
+        foreach (var (name, _) in LlamaWeights.ArenaLayout(TinyConfig))
+        {
+            double err = NormalisedError(grads[name].ToFloatArray(), refBase[name]);
+            Assert.True(err <= GradTolerance, $"{name}: normalised error {err:E3} > {GradTolerance:E0}");
+        }
+    }
+
     [Fact]
     public void masked_heads_and_channels_get_no_b_gradient()
     {

@@ -28,6 +28,13 @@ public sealed class ReferenceLlama
     /// <summary>Mean token loss and its gradient with respect to every LoRA matrix (PEFT names).</summary>
     public (double Loss, Dictionary<string, double[]> Grads) LossAndGrads(int[] tokens, int[] targets, int batch, int seq)
     {
+        var (loss, lora, _) = LossAndAllGrads(tokens, targets, batch, seq);
+        return (loss, lora);
+    }
+
+    /// <summary>Mean token loss, LoRA gradients (PEFT names) and base-weight gradients (HF names).</summary>
+    public (double Loss, Dictionary<string, double[]> Lora, Dictionary<string, double[]> Base) LossAndAllGrads(int[] tokens, int[] targets, int batch, int seq)
+    {
         var c = Config;
         int n = batch * seq, C = c.HiddenSize, D = c.HeadDim, V = c.VocabSize, R = Rank;
         double eps = c.RmsNormEps;
@@ -69,18 +76,24 @@ public sealed class ReferenceLlama
 
         // ---- backward
         var grads = new Dictionary<string, double[]>();
+        var baseGrads = new Dictionary<string, double[]>();
+        void AddBase(string name, double[] g) => baseGrads[name] = baseGrads.TryGetValue(name, out var have) ? Ref.Add(have, g) : g;
         void LinBack(int l, LlamaLinear m, double[] dy, double[] x, out double[] dx)
         {
             var (outF, inF) = m.Shape(c, l);
-            var (gx, ga, gb, _) = Ref.LoraLinearBackward(dy, x, n, inF, W(l, m), outF, A(l, m), B(l, m), A(l, m) is null ? 0 : R, Mask(l, m), Scale,
+            var (gx, ga, gb, gw) = Ref.LoraLinearBackward(dy, x, n, inF, W(l, m), outF, A(l, m), B(l, m), A(l, m) is null ? 0 : R, Mask(l, m), Scale,
                 Dropout, LlamaGraph.DropoutSeed(StepSeed, l, m), 0);
             dx = gx;
+            AddBase(LlamaTensorLayout.Weight(m, l), gw);
             if (ga is not null) grads[LoraAdapters.Name(l, m, false)] = ga;
             if (gb is not null) grads[LoraAdapters.Name(l, m, true)] = gb;
         }
         var dlogits = Ref.CrossEntropyBackward(logits, n, V, targets, LlamaGraph.IgnoreIndex, 1.0 / count);
-        var dxnF = Ref.LoraLinearBackward(dlogits, xnF, n, C, head, V, null, null, 0, null, 0, 0, 0, 0).dx;
-        var dres = Ref.RmsNormBackward(dxnF, xs[^1], n, C, Base["model.norm.weight"], eps).dx;
+        var headBack = Ref.LoraLinearBackward(dlogits, xnF, n, C, head, V, null, null, 0, null, 0, 0, 0, 0);
+        AddBase(c.TieWordEmbeddings ? "model.embed_tokens.weight" : "lm_head.weight", headBack.dw);
+        var finalBack = Ref.RmsNormBackward(headBack.dx, xs[^1], n, C, Base["model.norm.weight"], eps);
+        AddBase("model.norm.weight", finalBack.dw);
+        var dres = finalBack.dx;
         for (int l = c.NumHiddenLayers - 1; l >= 0; l--)
         {
             int H = c.AttentionHeads(l), KVH = c.KeyValueHeads(l);
@@ -89,8 +102,9 @@ public sealed class ReferenceLlama
             var (dg, du) = Ref.SwiGluBackward(dact, s["g"], s["u"]);
             LinBack(l, LlamaLinear.GateProj, dg, s["xn2"], out var dxn2);
             LinBack(l, LlamaLinear.UpProj, du, s["xn2"], out var dxn2u);
-            var dh = Ref.RmsNormBackward(Ref.Add(dxn2, dxn2u), s["h"], n, C, Base[LlamaTensorLayout.PostAttentionNorm(l)], eps).dx;
-            dres = Ref.Add(dres, dh);
+            var postBack = Ref.RmsNormBackward(Ref.Add(dxn2, dxn2u), s["h"], n, C, Base[LlamaTensorLayout.PostAttentionNorm(l)], eps);
+            AddBase(LlamaTensorLayout.PostAttentionNorm(l), postBack.dw);
+            dres = Ref.Add(dres, postBack.dx);
             LinBack(l, LlamaLinear.OProj, dres, s["att"], out var datt);
             var (dqr, dkr, dv) = Ref.AttentionBackward(s["qr"], s["kr"], s["v"], datt, batch, seq, H, KVH, D, 1.0 / Math.Sqrt(D));
             var dq = Ref.RopeBackward(dqr, batch, seq, H, D, InvFreq, 0);
@@ -98,9 +112,11 @@ public sealed class ReferenceLlama
             LinBack(l, LlamaLinear.QProj, dq, s["xn1"], out var dxq);
             LinBack(l, LlamaLinear.KProj, dk, s["xn1"], out var dxk);
             LinBack(l, LlamaLinear.VProj, dv, s["xn1"], out var dxv);
-            var dx = Ref.RmsNormBackward(Ref.Add(Ref.Add(dxq, dxk), dxv), xs[l], n, C, Base[LlamaTensorLayout.InputNorm(l)], eps).dx;
-            dres = Ref.Add(dres, dx);
+            var inBack = Ref.RmsNormBackward(Ref.Add(Ref.Add(dxq, dxk), dxv), xs[l], n, C, Base[LlamaTensorLayout.InputNorm(l)], eps);
+            AddBase(LlamaTensorLayout.InputNorm(l), inBack.dw);
+            dres = Ref.Add(dres, inBack.dx);
         }
-        return (loss, grads);
+        AddBase("model.embed_tokens.weight", Ref.EmbeddingBackward(dres, tokens, V, C));
+        return (loss, grads, baseGrads);
     }
 }
