@@ -82,5 +82,5 @@ switch ($Verb) {
   "build" { Write-Output "build.ps1: built ($Config). Try: .\build.ps1 demo" }
   "test" { Run-Tests }
   "demo" { Cli devices }
-  "bench" { Cli bench @Rest }
+  "bench" { if ($Device) { Cli bench kernels --backend $Device @Rest } else { Cli bench kernels @Rest } }
 }

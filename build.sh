@@ -157,5 +157,5 @@ case "$verb" in
   build) echo "build.sh: built ($config). Try: ./build.sh demo" ;;
   test) run_tests ;;
   demo) cli devices ;;
-  bench) cli bench "$@" ;;
+  bench) cli bench kernels ${device:+--backend "$device"} ;;
 esac

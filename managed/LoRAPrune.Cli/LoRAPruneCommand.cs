@@ -16,6 +16,7 @@ public static class LoRAPruneCommand
         var root = new RootCommand(Description);
         foreach (VersionOption version in root.Options.OfType<VersionOption>()) version.Action = new VersionAction();
         root.Subcommands.Add(new DevicesCommand());
+        root.Subcommands.Add(new BenchCommand());
         return root;
     }
 }
