@@ -211,6 +211,7 @@ public sealed unsafe partial class Backend
         backend = null;
         if (!File.Exists(path)) return "not found";
         nint library;
+        OpenMpPolicy.EnsurePassiveBeforeLoad();
         try
         {
             library = NativeLibrary.Load(path);
