@@ -46,10 +46,11 @@ lp_backend_library(loraprune_cuda)
 target_include_directories(loraprune_cuda PRIVATE "${CMAKE_CURRENT_SOURCE_DIR}/native/src/cuda")
 set_target_properties(loraprune_cuda PROPERTIES CUDA_ARCHITECTURES "${CMAKE_CUDA_ARCHITECTURES}" CUDA_SEPARABLE_COMPILATION OFF)
 # ptxas resource usage (registers, shared memory, spills) of every kernel goes into the build log;
-# the report target below collects it into artifacts/native/ptxas-report.txt.
+# build.sh collects it into artifacts/native/ptxas-report.txt and fails on any spill.
 target_compile_options(loraprune_cuda PRIVATE
   $<$<COMPILE_LANGUAGE:CUDA>:--Werror=all-warnings -Xptxas=-v,-warn-spills,-warn-lmem-usage --expt-relaxed-constexpr>
   $<$<COMPILE_LANGUAGE:CXX>:-Wall -Wextra -Wno-unused-parameter -Werror>)
-target_compile_definitions(loraprune_cuda PRIVATE LP_CUDA_ARCHS="${CMAKE_CUDA_ARCHITECTURES}" LP_CUDA_VERSION="${CUDAToolkit_VERSION}")
+string(REPLACE ";" "," LP_CUDA_ARCHS_TEXT "${CMAKE_CUDA_ARCHITECTURES}")  # a ';' would split the definition
+target_compile_definitions(loraprune_cuda PRIVATE LP_CUDA_ARCHS="${LP_CUDA_ARCHS_TEXT}" LP_CUDA_VERSION="${CUDAToolkit_VERSION}")
 target_link_libraries(loraprune_cuda PRIVATE CUDA::cudart CUDA::cublas)
 message(STATUS "LoRAPrune: building loraprune_cuda for ${CMAKE_CUDA_ARCHITECTURES} with nvcc ${CUDAToolkit_VERSION}")

@@ -54,6 +54,12 @@ __device__ __forceinline__ float load_weight(const void* w, int32_t dtype, int64
     return static_cast<const float*>(w)[i];
 }
 
+// Grid-stride loops over n elements (1-D grids and blocks):
+//   for (int64_t i = grid_thread_index(); i < n; i += grid_thread_count()) ...
+__device__ __forceinline__ int64_t grid_thread_index() { return static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; }
+__device__ __forceinline__ int64_t grid_thread_count() { return static_cast<int64_t>(gridDim.x) * blockDim.x; }
+
+// Blocks of a grid-stride loop over n elements with `threads` per block (capped; the loop covers the rest).
 inline unsigned int blocks_for(int64_t n, int threads) {
     int64_t b = (n + threads - 1) / threads;
     return static_cast<unsigned int>(b < 1 ? 1 : (b > 65535 * 32 ? 65535 * 32 : b));
