@@ -18,7 +18,7 @@ public sealed class LlamaGraph : IDisposable
     private readonly Context _ctx;
     private readonly List<Tensor> _owned = new();
     private readonly LayerActs[] _acts;
-    private readonly int _c, _v, _d, _r;
+    private readonly int _c, _v, _d;
 
     // Global activations. Shapes: N = B*T.
     private readonly Tensor _tokens;    // (N) i32
@@ -49,7 +49,10 @@ public sealed class LlamaGraph : IDisposable
 
     /// <param name="baseGrads">Gradients of the base weights (layout LlamaWeights.ArenaLayout): backward
     /// accumulates into it; pretraining and the `grad` criterion use it. Null for LoRA fine-tuning.</param>
-    public LlamaGraph(LlamaWeights weights, LoraAdapters? lora, OutputMasks? masks, int batch, int seq, TensorArena? baseGrads = null)
+    /// <param name="recompute">Keep only the residual stream between layers and recompute each layer's
+    /// activations during backward (one extra layer forward per layer; activation memory independent of L).</param>
+    public LlamaGraph(LlamaWeights weights, LoraAdapters? lora, OutputMasks? masks, int batch, int seq, TensorArena? baseGrads = null,
+                      bool recompute = false)
     {
         if (batch < 1 || seq < 1) throw new ArgumentException($"batch and sequence must be positive (got {batch} x {seq})");
         _w = weights;
@@ -64,7 +67,6 @@ public sealed class LlamaGraph : IDisposable
         _c = cfg.HiddenSize;
         _v = cfg.VocabSize;
         _d = cfg.HeadDim;
-        _r = lora?.Options.Rank ?? 0;
 
         _tokens = New(LpDType.I32, n);
         _targets = New(LpDType.I32, n);
@@ -75,24 +77,31 @@ public sealed class LlamaGraph : IDisposable
         _losses = New(LpDType.F32, n);
         _lse = New(LpDType.F32, n);
         _acts = new LayerActs[cfg.NumHiddenLayers];
+        Recompute = recompute;
+        // With recompute, every layer's activations are views into one set of buffers (sized for the
+        // widest layer) and backward re-runs each layer's forward first: memory O(1) in L, not O(L).
+        var shared = new Dictionary<string, Tensor>();
+        if (recompute)
+        {
+            var widest = new Dictionary<string, long>();
+            for (int l = 0; l < cfg.NumHiddenLayers; l++)
+                foreach (var (field, shape) in LayerShapes(cfg, l, batch, seq, lora))
+                    widest[field] = Math.Max(widest.GetValueOrDefault(field), shape.Aggregate(1L, (a, b) => a * b));
+            foreach (var (field, count) in widest) shared[field] = New(LpDType.F32, count);
+        }
         int maxQ = 1, maxKv = 1, maxF = 1;
         for (int l = 0; l < cfg.NumHiddenLayers; l++)
         {
-            int h = cfg.AttentionHeads(l), kvh = cfg.KeyValueHeads(l), f = cfg.Intermediate(l);
-            maxQ = Math.Max(maxQ, h * _d);
-            maxKv = Math.Max(maxKv, kvh * _d);
-            maxF = Math.Max(maxF, f);
-            var xa = new Tensor?[7];
-            foreach (LlamaLinear lin in Enum.GetValues<LlamaLinear>())
-                if (lora is not null && lora.IsAdapted(l, lin)) xa[(int)lin] = New(LpDType.F32, n, _r);
+            maxQ = Math.Max(maxQ, cfg.AttentionHeads(l) * _d);
+            maxKv = Math.Max(maxKv, cfg.KeyValueHeads(l) * _d);
+            maxF = Math.Max(maxF, cfg.Intermediate(l));
+            var t = LayerShapes(cfg, l, batch, seq, lora).ToDictionary(x => x.Field,
+                x => recompute ? View(shared[x.Field], x.Shape) : New(LpDType.F32, x.Shape));
             _acts[l] = new LayerActs
             {
-                Xn1 = New(LpDType.F32, n, _c), Rstd1 = New(LpDType.F32, n),
-                Q = New(LpDType.F32, batch, seq, h, _d), K = New(LpDType.F32, batch, seq, kvh, _d), V = New(LpDType.F32, batch, seq, kvh, _d),
-                Att = New(LpDType.F32, batch, seq, h, _d), Lse = New(LpDType.F32, batch, h, seq),
-                H = New(LpDType.F32, n, _c), Xn2 = New(LpDType.F32, n, _c), Rstd2 = New(LpDType.F32, n),
-                G = New(LpDType.F32, n, f), U = New(LpDType.F32, n, f), Act = New(LpDType.F32, n, f),
-                Xa = xa,
+                Xn1 = t["xn1"], Rstd1 = t["rstd1"], Q = t["q"], K = t["k"], V = t["v"], Att = t["att"], Lse = t["lse"],
+                H = t["h"], Xn2 = t["xn2"], Rstd2 = t["rstd2"], G = t["g"], U = t["u"], Act = t["act"],
+                Xa = Enum.GetValues<LlamaLinear>().Select(lin => t.GetValueOrDefault("xa." + lin)).ToArray(),
             };
         }
         _dres = New(LpDType.F32, n, _c);
@@ -106,6 +115,31 @@ public sealed class LlamaGraph : IDisposable
         _du = New(LpDType.F32, n * maxF);
         _dact = New(LpDType.F32, n * maxF);
     }
+
+    /// <summary>The activation tensors one layer saves for backward, with their shapes (N = B*T).</summary>
+    public static IEnumerable<(string Field, long[] Shape)> LayerShapes(LlamaConfig cfg, int layer, int batch, int seq, LoraAdapters? lora)
+    {
+        long n = (long)batch * seq, c = cfg.HiddenSize, d = cfg.HeadDim;
+        int h = cfg.AttentionHeads(layer), kvh = cfg.KeyValueHeads(layer), f = cfg.Intermediate(layer);
+        yield return ("xn1", new[] { n, c });
+        yield return ("rstd1", new[] { n });
+        yield return ("q", new long[] { batch, seq, h, d });
+        yield return ("k", new long[] { batch, seq, kvh, d });
+        yield return ("v", new long[] { batch, seq, kvh, d });
+        yield return ("att", new long[] { batch, seq, h, d });
+        yield return ("lse", new long[] { batch, h, seq });
+        yield return ("h", new[] { n, c });
+        yield return ("xn2", new[] { n, c });
+        yield return ("rstd2", new[] { n });
+        yield return ("g", new long[] { n, f });
+        yield return ("u", new long[] { n, f });
+        yield return ("act", new long[] { n, f });
+        foreach (LlamaLinear lin in Enum.GetValues<LlamaLinear>())
+            if (lora is not null && lora.IsAdapted(layer, lin)) yield return ("xa." + lin, new long[] { n, lora.Options.Rank });
+    }
+
+    /// <summary>True when backward recomputes layer activations instead of keeping them all.</summary>
+    public bool Recompute { get; }
 
     public int Batch { get; }
     public int Seq { get; }
@@ -172,30 +206,34 @@ public sealed class LlamaGraph : IDisposable
         _tokens.Upload(tokens);
         _ctx.EmbeddingForward(_w.Embedding, _tokens, _x[0]);
         float eps = (float)cfg.RmsNormEps;
-        for (int l = 0; l < cfg.NumHiddenLayers; l++)
-        {
-            var a = _acts[l];
-            var lw = _w.Layers[l];
-            int h = cfg.AttentionHeads(l), kvh = cfg.KeyValueHeads(l), f = cfg.Intermediate(l);
-            _ctx.RmsNormForward(_x[l], lw.InputNorm, eps, a.Xn1, a.Rstd1);
-            Linear(l, LlamaLinear.QProj, a.Xn1, View(a.Q, Tokens, h * _d));
-            Linear(l, LlamaLinear.KProj, a.Xn1, View(a.K, Tokens, kvh * _d));
-            Linear(l, LlamaLinear.VProj, a.Xn1, View(a.V, Tokens, kvh * _d));
-            _ctx.RopeForward(a.Q, a.Q, _w.InverseFrequencies, (float)cfg.RopeTheta, 0);
-            _ctx.RopeForward(a.K, a.K, _w.InverseFrequencies, (float)cfg.RopeTheta, 0);
-            _ctx.AttentionForward(a.Q, a.K, a.V, AttentionScale, a.Att, a.Lse);
-            Linear(l, LlamaLinear.OProj, View(a.Att, Tokens, h * _d), a.H);
-            _ctx.Add(a.H, _x[l], a.H);
-            _ctx.RmsNormForward(a.H, lw.PostAttentionNorm, eps, a.Xn2, a.Rstd2);
-            Linear(l, LlamaLinear.GateProj, a.Xn2, a.G);
-            Linear(l, LlamaLinear.UpProj, a.Xn2, a.U);
-            _ctx.SwiGluForward(a.G, a.U, a.Act);
-            Linear(l, LlamaLinear.DownProj, a.Act, _x[l + 1]);
-            _ctx.Add(_x[l + 1], a.H, _x[l + 1]);
-        }
+        for (int l = 0; l < cfg.NumHiddenLayers; l++) ForwardLayer(l);
         _ctx.RmsNormForward(_x[^1], _w.FinalNorm, eps, _xnFinal, _rstdFinal);
         _ctx.LoraLinearForward(_xnFinal, _w.LmHead, null, null, null, 0f, 0f, 0, 0, _logits, null);
         _hasForward = training;
+    }
+
+    private void ForwardLayer(int l)
+    {
+        var cfg = _w.Config;
+        float eps = (float)cfg.RmsNormEps;
+        var a = _acts[l];
+        var lw = _w.Layers[l];
+        int h = cfg.AttentionHeads(l), kvh = cfg.KeyValueHeads(l);
+        _ctx.RmsNormForward(_x[l], lw.InputNorm, eps, a.Xn1, a.Rstd1);
+        Linear(l, LlamaLinear.QProj, a.Xn1, View(a.Q, Tokens, h * _d));
+        Linear(l, LlamaLinear.KProj, a.Xn1, View(a.K, Tokens, kvh * _d));
+        Linear(l, LlamaLinear.VProj, a.Xn1, View(a.V, Tokens, kvh * _d));
+        _ctx.RopeForward(a.Q, a.Q, _w.InverseFrequencies, (float)cfg.RopeTheta, 0);
+        _ctx.RopeForward(a.K, a.K, _w.InverseFrequencies, (float)cfg.RopeTheta, 0);
+        _ctx.AttentionForward(a.Q, a.K, a.V, AttentionScale, a.Att, a.Lse);
+        Linear(l, LlamaLinear.OProj, View(a.Att, Tokens, h * _d), a.H);
+        _ctx.Add(a.H, _x[l], a.H);
+        _ctx.RmsNormForward(a.H, lw.PostAttentionNorm, eps, a.Xn2, a.Rstd2);
+        Linear(l, LlamaLinear.GateProj, a.Xn2, a.G);
+        Linear(l, LlamaLinear.UpProj, a.Xn2, a.U);
+        _ctx.SwiGluForward(a.G, a.U, a.Act);
+        Linear(l, LlamaLinear.DownProj, a.Act, _x[l + 1]);
+        _ctx.Add(_x[l + 1], a.H, _x[l + 1]);
     }
 
     private float AttentionScale => (float)(1.0 / Math.Sqrt(_d));
@@ -243,6 +281,7 @@ public sealed class LlamaGraph : IDisposable
         _ctx.RmsNormBackward(_dxn, _x[^1], _w.FinalNorm, _rstdFinal, _dres, BaseGrad("model.norm.weight"));
         for (int l = cfg.NumHiddenLayers - 1; l >= 0; l--)
         {
+            if (Recompute) ForwardLayer(l);
             var a = _acts[l];
             var lw = _w.Layers[l];
             int h = cfg.AttentionHeads(l), kvh = cfg.KeyValueHeads(l), f = cfg.Intermediate(l);
