@@ -17,6 +17,8 @@ public static class LoRAPruneCommand
         foreach (VersionOption version in root.Options.OfType<VersionOption>()) version.Action = new VersionAction();
         root.Subcommands.Add(new DevicesCommand());
         root.Subcommands.Add(new BenchCommand());
+        root.Subcommands.Add(new GenerateCommand());
+        root.Subcommands.Add(new InfoCommand());
         return root;
     }
 }
