@@ -79,8 +79,10 @@ public sealed class OpHarness : IDisposable
 
     public Tensor InOutTyped(string name, LpDType dtype, float[] initial, params long[] shape) => Place(name, dtype, shape, t => t.Upload(initial), false);
 
-    /// <summary>Compares an output with the reference: normalised L2 error ||out-ref|| / ||ref|| at most tol.</summary>
-    public void Expect(Tensor output, double[] reference, Tolerance tol)
+    /// <summary>Compares an output with the reference: normalised L2 error ||out-ref|| / ||ref|| at most tol.
+    /// With <paramref name="scaleOf"/>, the error is normalised by ||scaleOf|| instead: for outputs that are
+    /// differences of larger f32 quantities, whose absolute error is set by those quantities.</summary>
+    public void Expect(Tensor output, double[] reference, Tolerance tol, double[]? scaleOf = null)
     {
         var name = tensors.First(g => ReferenceEquals(g.Tensor, output)).Name;
         var got = output.ToFloatArray();
@@ -100,6 +102,7 @@ public sealed class OpHarness : IDisposable
             ref2 += r * r;
             if (Math.Abs(d) > maxAbs) { maxAbs = Math.Abs(d); worst = i; }
         }
+        if (scaleOf is not null) ref2 = scaleOf.Sum(x => x * x);
         double err = ref2 > 0 ? Math.Sqrt(diff2 / ref2) : Math.Sqrt(diff2);
         evidence.AppendLine($"{name}: n={got.Length} nerr={err:E2} (limit {tol.Limit:E0}: {tol.Reason}) maxabs={maxAbs:E2}");
         if (nanCount > 0) failures.Add($"{name}: {nanCount} NaN element(s) where the reference is finite (first at {Array.FindIndex(got, float.IsNaN)})");
