@@ -24,4 +24,19 @@ public static class LoRAPruneCommand
         root.Subcommands.Add(new EvalCommand());
         return root;
     }
+
+    /// <summary>Parses and runs a command line and returns its exit code: 0 success, 1 a data, model or
+    /// runtime error, 2 a usage error (bad or missing arguments, reported one per line on the error writer).</summary>
+    public static int Run(string[] args, TextWriter? output = null, TextWriter? error = null)
+    {
+        ParseResult parsed = Create().Parse(args);
+        TextWriter err = error ?? Console.Error;
+        if (parsed.Errors.Count > 0)
+        {
+            foreach (var e in parsed.Errors) err.WriteLine($"loraprune: {e.Message}");
+            err.WriteLine("Run 'loraprune --help' (or '<command> --help') for usage.");
+            return 2;
+        }
+        return parsed.Invoke(new InvocationConfiguration { Output = output ?? Console.Out, Error = err });
+    }
 }

@@ -31,10 +31,7 @@ public sealed class BenchKernelsTests : IDisposable
     [Fact]
     public void Quick_cpu_run_validates_every_op_and_writes_json_and_markdown()
     {
-        var output = new StringWriter();
-        var errors = new StringWriter();
-        int exit = LoRAPruneCommand.Create().Parse(new[] { "bench", "kernels", "--quick", "--backend", "cpu", "--out", _dir })
-                                   .Invoke(new InvocationConfiguration { Output = output, Error = errors });
+        var (exit, output, errors) = CliRunner.Run("bench", "kernels", "--quick", "--backend", "cpu", "--out", _dir);
         Assert.True(exit == 0, $"exit {exit}\n{output}\n{errors}");
         string text = output.ToString();
         Assert.Contains("median ms", text);

@@ -16,13 +16,7 @@ public sealed class GenerateCommandTests : IDisposable
 
     public void Dispose() => _folder.Dispose();
 
-    private static (int Exit, string Out, string Err) Run(params string[] args)
-    {
-        var output = new StringWriter();
-        var error = new StringWriter();
-        int exit = LoRAPruneCommand.Create().Parse(args).Invoke(new InvocationConfiguration { Output = output, Error = error });
-        return (exit, output.ToString(), error.ToString());
-    }
+    private static (int Exit, string Out, string Err) Run(params string[] args) => CliRunner.Run(args);
 
     private string Model(bool withTokenizer = true, bool withEos = true)
     {

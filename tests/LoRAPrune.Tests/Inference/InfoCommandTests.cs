@@ -15,13 +15,7 @@ public sealed class InfoCommandTests : IDisposable
 
     public void Dispose() => _folder.Dispose();
 
-    private static (int Exit, string Out, string Err) Run(params string[] args)
-    {
-        var output = new StringWriter();
-        var error = new StringWriter();
-        int exit = LoRAPruneCommand.Create().Parse(args).Invoke(new InvocationConfiguration { Output = output, Error = error });
-        return (exit, output.ToString(), error.ToString());
-    }
+    private static (int Exit, string Out, string Err) Run(params string[] args) => CliRunner.Run(args);
 
     private static string Line(string text, string start) =>
         text.Split('\n').Select(l => l.TrimEnd('\r')).First(l => l.TrimStart().StartsWith(start, StringComparison.Ordinal));

@@ -11,9 +11,8 @@ public sealed class DevicesCommandTests
 {
     private static (int ExitCode, string Output) Run(params string[] args)
     {
-        var output = new StringWriter();
-        int exit = LoRAPruneCommand.Create().Parse(args).Invoke(new InvocationConfiguration { Output = output, Error = output });
-        return (exit, output.ToString());
+        var (exit, output, error) = CliRunner.Run(args);
+        return (exit, output + error);
     }
 
     [Fact]

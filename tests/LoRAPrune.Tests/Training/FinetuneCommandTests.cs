@@ -20,9 +20,8 @@ public sealed partial class FinetuneCommandTests(ITestOutputHelper output) : IDi
 
     private static (int ExitCode, string Output) Cli(params string[] args)
     {
-        var text = new StringWriter();
-        int exit = LoRAPruneCommand.Create().Parse(args).Invoke(new InvocationConfiguration { Output = text, Error = text });
-        return (exit, text.ToString());
+        var (exit, output, error) = CliRunner.Run(args);
+        return (exit, output + error);
     }
 
     // A tiny model and a token file of the learnable pattern; returns the common arguments.
