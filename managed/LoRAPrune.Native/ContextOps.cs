@@ -136,6 +136,24 @@ public sealed unsafe partial class Context
         }
     }
 
+    public void BiasAdd(Tensor y, Tensor bias, Tensor? mask)
+    {
+        lock (Gate)
+        {
+            LpTensor ty = y.Descriptor, tb = bias.Descriptor, tm;
+            Check(Api.lp_op_bias_add(Raw, &ty, &tb, Opt(mask, &tm)));
+        }
+    }
+
+    public void BiasBackward(Tensor dy, Tensor? mask, Tensor dbias)
+    {
+        lock (Gate)
+        {
+            LpTensor tdy = dy.Descriptor, tm, tdb = dbias.Descriptor;
+            Check(Api.lp_op_bias_backward(Raw, &tdy, Opt(mask, &tm), &tdb));
+        }
+    }
+
     public void CrossEntropyForward(Tensor logits, Tensor targets, int ignoreIndex, Tensor losses, Tensor lse)
     {
         lock (Gate)

@@ -50,6 +50,8 @@ internal sealed unsafe class NativeApi
     public readonly delegate* unmanaged[Cdecl]<nint, LpTensor*, LpTensor*, float, ulong, ulong, LpStatus> lp_op_dropout;
     public readonly delegate* unmanaged[Cdecl]<nint, LpTensor*, LpTensor*, LpTensor*, LpTensor*, LpTensor*, float, float, ulong, ulong, LpTensor*, LpTensor*, LpStatus> lp_op_lora_linear_forward;
     public readonly delegate* unmanaged[Cdecl]<nint, LpTensor*, LpTensor*, LpTensor*, LpTensor*, LpTensor*, LpTensor*, LpTensor*, float, float, ulong, ulong, LpTensor*, LpTensor*, LpTensor*, LpTensor*, LpStatus> lp_op_lora_linear_backward;
+    public readonly delegate* unmanaged[Cdecl]<nint, LpTensor*, LpTensor*, LpTensor*, LpStatus> lp_op_bias_add;
+    public readonly delegate* unmanaged[Cdecl]<nint, LpTensor*, LpTensor*, LpTensor*, LpStatus> lp_op_bias_backward;
     public readonly delegate* unmanaged[Cdecl]<nint, LpTensor*, LpTensor*, int, LpTensor*, LpTensor*, LpStatus> lp_op_cross_entropy_forward;
     public readonly delegate* unmanaged[Cdecl]<nint, LpTensor*, LpTensor*, LpTensor*, int, float, LpTensor*, LpStatus> lp_op_cross_entropy_backward;
     public readonly delegate* unmanaged[Cdecl]<nint, LpTensor*, LpTensor*, LpTensor*, LpTensor*, float, float, float, float, float, long, LpStatus> lp_op_adamw_step;
@@ -111,6 +113,8 @@ internal sealed unsafe class NativeApi
         lp_op_dropout = (delegate* unmanaged[Cdecl]<nint, LpTensor*, LpTensor*, float, ulong, ulong, LpStatus>)Export(nameof(lp_op_dropout));
         lp_op_lora_linear_forward = (delegate* unmanaged[Cdecl]<nint, LpTensor*, LpTensor*, LpTensor*, LpTensor*, LpTensor*, float, float, ulong, ulong, LpTensor*, LpTensor*, LpStatus>)Export(nameof(lp_op_lora_linear_forward));
         lp_op_lora_linear_backward = (delegate* unmanaged[Cdecl]<nint, LpTensor*, LpTensor*, LpTensor*, LpTensor*, LpTensor*, LpTensor*, LpTensor*, float, float, ulong, ulong, LpTensor*, LpTensor*, LpTensor*, LpTensor*, LpStatus>)Export(nameof(lp_op_lora_linear_backward));
+        lp_op_bias_add = (delegate* unmanaged[Cdecl]<nint, LpTensor*, LpTensor*, LpTensor*, LpStatus>)Export(nameof(lp_op_bias_add));
+        lp_op_bias_backward = (delegate* unmanaged[Cdecl]<nint, LpTensor*, LpTensor*, LpTensor*, LpStatus>)Export(nameof(lp_op_bias_backward));
         lp_op_cross_entropy_forward = (delegate* unmanaged[Cdecl]<nint, LpTensor*, LpTensor*, int, LpTensor*, LpTensor*, LpStatus>)Export(nameof(lp_op_cross_entropy_forward));
         lp_op_cross_entropy_backward = (delegate* unmanaged[Cdecl]<nint, LpTensor*, LpTensor*, LpTensor*, int, float, LpTensor*, LpStatus>)Export(nameof(lp_op_cross_entropy_backward));
         lp_op_adamw_step = (delegate* unmanaged[Cdecl]<nint, LpTensor*, LpTensor*, LpTensor*, LpTensor*, float, float, float, float, float, long, LpStatus>)Export(nameof(lp_op_adamw_step));

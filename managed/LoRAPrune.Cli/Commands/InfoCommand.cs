@@ -173,12 +173,20 @@ internal sealed class InfoCommand : Command
             Row("MLP up_proj", Shape(LlamaLinear.UpProj), p.Up, p.Total),
             Row("MLP down_proj", Shape(LlamaLinear.DownProj), p.Down, p.Total),
             Row("norms", Fmt($"{2 * c.NumHiddenLayers + 1} x ({c.HiddenSize})"), p.Norms, p.Total),
+        };
+        if (p.Biases > 0)
+        {
+            var biased = LlamaLinears.All.Where(lin => lin.HasBias(c)).Select(lin => lin.ModuleName());
+            rows.Add(Row("projection biases", Fmt($"{c.NumHiddenLayers} x ({string.Join(", ", biased)})"), p.Biases, p.Total));
+        }
+        rows.AddRange(new[]
+        {
             c.TieWordEmbeddings
                 ? ["lm_head", "tied to embed_tokens", "0", "0.00%"]
                 : Row("lm_head", Fmt($"({c.VocabSize}, {c.HiddenSize})"), p.LmHead, p.Total),
             Row("total", "", p.Total, p.Total),
             Row("  of which projections (prunable)", "", p.Linear, p.Total),
-        };
+        });
         long lora = ParameterCounts.Lora(c, rank, LlamaLinears.All);
         rows.Add(Row(Fmt($"LoRA r={rank}, all 7 projections"), "r x (in + out) each", lora, p.Total));
         return new Table("parameters", ["part", "shape", "parameters", "share"], rows, TextColumns: 2);

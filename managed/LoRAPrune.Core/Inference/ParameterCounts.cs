@@ -1,17 +1,20 @@
 // ParameterCounts.cs — how many parameters each part of a LLaMA-family model holds, from its config
-// alone (per-layer widths of pruned models included), and how many a LoRA adapter of a given rank adds.
+// alone (per-layer widths of pruned models included, projection biases where the config has them),
+// and how many a LoRA adapter of a given rank adds.
 // These are the tensors LlamaTensorLayout expects, so the total equals LlamaWeights.ParameterCount.
 using LoRAPrune.Core.IO;
 
 namespace LoRAPrune.Core.Inference;
 
-/// <summary>Parameters of one decoder layer.</summary>
-public sealed record LayerParameterCounts(int Layer, int Heads, int KeyValueHeads, int Intermediate, long Q, long K, long V, long O, long Gate, long Up, long Down, long Norms)
+/// <summary>Parameters of one decoder layer; Biases counts the projection biases the config has
+/// (Qwen2 q/k/v, attention_bias, mlp_bias), 0 for plain LLaMA.</summary>
+public sealed record LayerParameterCounts(int Layer, int Heads, int KeyValueHeads, int Intermediate, long Q, long K, long V, long O, long Gate, long Up, long Down, long Norms,
+                                          long Biases)
 {
     public long Attention => Q + K + V + O;
     public long Mlp => Gate + Up + Down;
     public long Linear => Attention + Mlp;
-    public long Total => Linear + Norms;
+    public long Total => Linear + Norms + Biases;
 }
 
 public sealed class ParameterCounts
@@ -51,7 +54,10 @@ public sealed class ParameterCounts
     /// <summary>The seven projections of every layer (what LoRAPrune prunes and the grad criterion differentiates).</summary>
     public long Linear => Layers.Sum(l => l.Linear);
 
-    public long Total => Embedding + Linear + Norms + LmHead;
+    /// <summary>The projection biases of every layer (f32 in the engine; 0 for plain LLaMA).</summary>
+    public long Biases => Layers.Sum(l => l.Biases);
+
+    public long Total => Embedding + Linear + Biases + Norms + LmHead;
 
     public static ParameterCounts Of(LlamaConfig config)
     {
@@ -63,9 +69,10 @@ public sealed class ParameterCounts
                 var (o, i) = lin.Shape(config, l);
                 return (long)o * i;
             }
+            long biases = LlamaLinears.All.Where(lin => lin.HasBias(config)).Sum(lin => (long)lin.Shape(config, l).Out);
             layers[l] = new LayerParameterCounts(l, config.AttentionHeads(l), config.KeyValueHeads(l), config.Intermediate(l),
                 Size(LlamaLinear.QProj), Size(LlamaLinear.KProj), Size(LlamaLinear.VProj), Size(LlamaLinear.OProj),
-                Size(LlamaLinear.GateProj), Size(LlamaLinear.UpProj), Size(LlamaLinear.DownProj), 2L * config.HiddenSize);
+                Size(LlamaLinear.GateProj), Size(LlamaLinear.UpProj), Size(LlamaLinear.DownProj), 2L * config.HiddenSize, biases);
         }
         return new ParameterCounts(config, layers);
     }

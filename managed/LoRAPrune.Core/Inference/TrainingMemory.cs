@@ -55,7 +55,7 @@ public sealed record TrainingMemory
     public required ScratchModel Backend { get; init; }
     public required LpDType WeightDType { get; init; }
 
-    /// <summary>LlamaWeights: embedding, projections and lm_head in WeightDType, norms and RoPE inverse frequencies in f32.</summary>
+    /// <summary>LlamaWeights: embedding, projections and lm_head in WeightDType, norms, projection biases and RoPE inverse frequencies in f32.</summary>
     public required long BaseWeights { get; init; }
 
     /// <summary>LoRA A/B arena plus its gradient arena (f32, 64-element aligned entries).</summary>
@@ -131,7 +131,7 @@ public sealed record TrainingMemory
         long w = weightDType == LpDType.BF16 ? 2 : 4;
         var p = ParameterCounts.Of(config);
         long inverseFrequencies = config.HeadDim / 2 * 4L;                 // (D/2) f32
-        return inverseFrequencies + (p.Embedding + p.LmHead + p.Linear) * w + p.Norms * 4;
+        return inverseFrequencies + (p.Embedding + p.LmHead + p.Linear) * w + (p.Norms + p.Biases) * 4;
     }
 
     // TensorArena: each entry padded to 64 elements, at least one element, f32.
@@ -218,7 +218,7 @@ public sealed record TrainingMemory
 
     /// <summary>The op sequence of LlamaGraph.Forward(training) + Backward (with or without a base-gradient
     /// arena) and Trainer.RunStep's optimizer, calling the backend's request formula for each op that asks
-    /// for scratch (rope, attention, LoRA linear, RMSNorm weight gradient, gradient norm).</summary>
+    /// for scratch (rope, attention, LoRA linear, RMSNorm weight and bias gradients, gradient norm).</summary>
     private abstract class StepScratch(LlamaConfig config, TrainingMemoryOptions options, LpDType weightDType)
     {
         protected readonly long N = (long)options.Batch * options.Seq, T = options.Seq, B = options.Batch, R = options.LoraRank, C = config.HiddenSize;
@@ -228,6 +228,7 @@ public sealed record TrainingMemory
         protected abstract long? LinearForward(long inF, long outF, bool lora);
         protected abstract long? LinearBackward(long inF, long outF, bool lora, bool mask, bool dw);
         protected abstract long? NormWeightBackward();
+        protected abstract long? BiasBackward(long outF);
         protected abstract long? AttentionForward(long h);
         protected abstract long? AttentionBackward(long h);
         protected abstract long? GradNorm(long elements);
@@ -244,10 +245,12 @@ public sealed record TrainingMemory
             return LinearForward(i, o, Adapted(lin));
         }
 
-        private long? Bwd(int l, LlamaLinear lin, bool dw)
+        // LlamaGraph's LinearBackward: the bias gradient (only with a base-gradient arena) before the linear's.
+        private IEnumerable<long?> Bwd(int l, LlamaLinear lin, bool dw)
         {
             var (o, i) = lin.Shape(config, l);
-            return LinearBackward(i, o, Adapted(lin), options.Masks && Masked(lin), dw);
+            if (dw && lin.HasBias(config)) yield return BiasBackward(o);
+            yield return LinearBackward(i, o, Adapted(lin), options.Masks && Masked(lin), dw);
         }
 
         /// <summary>The step's requests; <paramref name="loraElements"/> is the LoRA arena's Count.</summary>
@@ -275,17 +278,17 @@ public sealed record TrainingMemory
             if (dw) yield return NormWeightBackward();                       // final norm
             for (int l = config.NumHiddenLayers - 1; l >= 0; l--)
             {
-                yield return Bwd(l, LlamaLinear.DownProj, dw);
-                yield return Bwd(l, LlamaLinear.GateProj, dw);
-                yield return Bwd(l, LlamaLinear.UpProj, dw);
+                foreach (var b in Bwd(l, LlamaLinear.DownProj, dw)) yield return b;
+                foreach (var b in Bwd(l, LlamaLinear.GateProj, dw)) yield return b;
+                foreach (var b in Bwd(l, LlamaLinear.UpProj, dw)) yield return b;
                 if (dw) yield return NormWeightBackward(); // post-attention norm
-                yield return Bwd(l, LlamaLinear.OProj, dw);
+                foreach (var b in Bwd(l, LlamaLinear.OProj, dw)) yield return b;
                 yield return AttentionBackward(config.AttentionHeads(l));
                 yield return Rope;
                 yield return Rope;
-                yield return Bwd(l, LlamaLinear.QProj, dw);
-                yield return Bwd(l, LlamaLinear.KProj, dw);
-                yield return Bwd(l, LlamaLinear.VProj, dw);
+                foreach (var b in Bwd(l, LlamaLinear.QProj, dw)) yield return b;
+                foreach (var b in Bwd(l, LlamaLinear.KProj, dw)) yield return b;
+                foreach (var b in Bwd(l, LlamaLinear.VProj, dw)) yield return b;
                 if (dw) yield return NormWeightBackward(); // input norm
             }
             yield return GradNorm(loraElements); // GradClip and AdamWStep take no scratch
@@ -321,6 +324,8 @@ public sealed record TrainingMemory
         }
 
         protected override long? NormWeightBackward() => null;
+
+        protected override long? BiasBackward(long outF) => null;
 
         private long Scores => _threads * Math.Min(QueryBlock, T) * T * 4;
 
@@ -362,6 +367,9 @@ public sealed record TrainingMemory
 
         // rmsnorm.cu: (chunks, C) partial sums, a chunk per 64 rows, at most 256 chunks.
         protected override long? NormWeightBackward() => Math.Min(Ceil(N, 64), 256) * C * 4;
+
+        // bias.cu: (chunks, OUT) partial sums, the same chunking as rmsnorm.cu.
+        protected override long? BiasBackward(long outF) => Math.Min(Ceil(N, 64), 256) * outF * 4;
 
         protected override long? AttentionBackward(long h) => B * h * T * 4;
 

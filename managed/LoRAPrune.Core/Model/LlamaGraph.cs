@@ -255,12 +255,18 @@ public sealed class LlamaGraph : IDisposable
     private void Linear(int layer, LlamaLinear lin, Tensor x, Tensor y)
     {
         var xa = _acts[layer].Xa[(int)lin];
-        _ctx.LoraLinearForward(x, _w.Layers[layer][lin], _lora?.A(layer, lin), _lora?.B(layer, lin), _masks?[layer, lin],
+        var mask = _masks?[layer, lin];
+        _ctx.LoraLinearForward(x, _w.Layers[layer][lin], _lora?.A(layer, lin), _lora?.B(layer, lin), mask,
             _lora?.Scale ?? 0f, DropoutP, DropSeed(layer, lin), 0, y, xa);
+        // y = (x W^T + LoRA + bias) (.) mask: the bias is masked too, so pruned outputs stay exactly zero.
+        if (_w.Layers[layer].Bias(lin) is { } bias) _ctx.BiasAdd(y, bias, mask);
     }
 
     private void LinearBackward(int layer, LlamaLinear lin, Tensor dy, Tensor x, Tensor dx)
     {
+        // The bias leaves dx unchanged; only its own gradient (pretraining) needs dy.
+        if (_w.Layers[layer].Bias(lin) is not null && BaseGrad(LlamaTensorLayout.Bias(lin, layer)) is { } dbias)
+            _ctx.BiasBackward(dy, _masks?[layer, lin], dbias);
         _ctx.LoraLinearBackward(dy, x, _w.Layers[layer][lin], _lora?.A(layer, lin), _lora?.B(layer, lin), _masks?[layer, lin],
             _acts[layer].Xa[(int)lin], _lora?.Scale ?? 0f, DropoutP, DropSeed(layer, lin), 0, dx,
             _lora?.GradA(layer, lin), _lora?.GradB(layer, lin), BaseGrad(LlamaTensorLayout.Weight(lin, layer)));

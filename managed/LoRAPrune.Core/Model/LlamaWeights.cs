@@ -1,6 +1,7 @@
 // LlamaWeights.cs — the frozen base weights of a LLaMA-family model on one backend context:
-// embedding, per-layer norms and the seven projections, final norm and lm_head (tied or not).
-// Linear and embedding weights are f32 or bf16 (lp.h "f32|bf16"); norm weights are always f32.
+// embedding, per-layer norms, the seven projections and their biases where the config has them
+// (Qwen2 q/k/v, attention_bias, mlp_bias), final norm and lm_head (tied or not). Linear and
+// embedding weights are f32 or bf16 (lp.h "f32|bf16"); norm weights and biases are always f32.
 using LoRAPrune.Core.IO;
 using LoRAPrune.Native;
 
@@ -9,20 +10,25 @@ namespace LoRAPrune.Core.Model;
 /// <summary>The base weights of one decoder layer.</summary>
 public sealed class LayerWeights
 {
-    internal LayerWeights(Tensor inputNorm, Tensor postAttentionNorm, Tensor[] linears)
+    internal LayerWeights(Tensor inputNorm, Tensor postAttentionNorm, Tensor[] linears, Tensor?[] biases)
     {
         InputNorm = inputNorm;
         PostAttentionNorm = postAttentionNorm;
         _linears = linears;
+        _biases = biases;
     }
 
     private readonly Tensor[] _linears;
+    private readonly Tensor?[] _biases;
 
     public Tensor InputNorm { get; }          // (C)
     public Tensor PostAttentionNorm { get; }  // (C)
 
     /// <summary>The weight (OUT, IN) of a projection.</summary>
     public Tensor this[LlamaLinear linear] => _linears[(int)linear];
+
+    /// <summary>The bias (OUT) f32 of a projection, null when the config gives it none.</summary>
+    public Tensor? Bias(LlamaLinear linear) => _biases[(int)linear];
 }
 
 public sealed class LlamaWeights : IDisposable
@@ -31,8 +37,6 @@ public sealed class LlamaWeights : IDisposable
 
     private LlamaWeights(Context context, LlamaConfig config, LpDType linearDType, bool trainable = false)
     {
-        if (config.QkvBias || config.OutputBias || config.MlpBias)
-            throw new NotSupportedException("models with projection biases (Qwen2 q/k/v, attention_bias, mlp_bias) are not supported by the engine yet");
         if (linearDType is not (LpDType.F32 or LpDType.BF16))
             throw new ArgumentException($"base weights must be f32 or bf16, not {linearDType}", nameof(linearDType));
         if (trainable && linearDType != LpDType.F32) throw new ArgumentException("trainable base weights must be f32", nameof(linearDType));
@@ -98,16 +102,16 @@ public sealed class LlamaWeights : IDisposable
         }
     }
 
-    /// <summary>A randomly initialised model (normal(0, 0.02) projections and embedding, unit norms),
-    /// as Hugging Face initialises LlamaForCausalLM with initializer_range 0.02.</summary>
+    /// <summary>A randomly initialised model (normal(0, 0.02) projections and embedding, unit norms,
+    /// zero biases), as Hugging Face initialises LlamaForCausalLM with initializer_range 0.02.</summary>
     public static LlamaWeights Random(Context context, LlamaConfig config, int seed, LpDType linearDType = LpDType.F32, double std = 0.02, bool trainable = false)
     {
         var rng = new Random(seed);
         var w = new LlamaWeights(context, config, linearDType, trainable);
         try
         {
-            w.Fill(name => name.EndsWith("norm.weight", StringComparison.Ordinal)
-                ? Enumerable.Repeat(1f, config.HiddenSize).ToArray()
+            w.Fill(name => name.EndsWith("norm.weight", StringComparison.Ordinal) ? Enumerable.Repeat(1f, config.HiddenSize).ToArray()
+                : name.EndsWith(".bias", StringComparison.Ordinal) ? new float[ExpectedCount(config, name)]
                 : Normal(rng, ExpectedCount(config, name), std));
             return w;
         }
@@ -142,17 +146,21 @@ public sealed class LlamaWeights : IDisposable
         for (int l = 0; l < c.NumHiddenLayers; l++)
         {
             var linears = new Tensor[7];
+            var biases = new Tensor?[7];
             foreach (LlamaLinear lin in Enum.GetValues<LlamaLinear>())
             {
                 var (outF, inF) = lin.Shape(c, l);
                 string name = LlamaTensorLayout.Weight(lin, l);
                 linears[(int)lin] = Put(name, read(name), LinearDType, outF, inF);
+                if (!lin.HasBias(c)) continue;
+                string bias = LlamaTensorLayout.Bias(lin, l);
+                biases[(int)lin] = Put(bias, read(bias), LpDType.F32, outF);
             }
             string inNorm = LlamaTensorLayout.InputNorm(l), postNorm = LlamaTensorLayout.PostAttentionNorm(l);
             layers[l] = new LayerWeights(
                 Put(inNorm, read(inNorm), LpDType.F32, c.HiddenSize),
                 Put(postNorm, read(postNorm), LpDType.F32, c.HiddenSize),
-                linears);
+                linears, biases);
         }
         Layers = layers;
     }
@@ -164,7 +172,11 @@ public sealed class LlamaWeights : IDisposable
         for (int l = 0; l < Layers.Count; l++)
         {
             yield return (LlamaTensorLayout.InputNorm(l), Layers[l].InputNorm);
-            foreach (LlamaLinear lin in Enum.GetValues<LlamaLinear>()) yield return (LlamaTensorLayout.Weight(lin, l), Layers[l][lin]);
+            foreach (LlamaLinear lin in Enum.GetValues<LlamaLinear>())
+            {
+                yield return (LlamaTensorLayout.Weight(lin, l), Layers[l][lin]);
+                if (Layers[l].Bias(lin) is { } bias) yield return (LlamaTensorLayout.Bias(lin, l), bias);
+            }
             yield return (LlamaTensorLayout.PostAttentionNorm(l), Layers[l].PostAttentionNorm);
         }
         yield return ("model.norm.weight", FinalNorm);

@@ -44,7 +44,7 @@ extern "C" {
 
 /* ABI version: a host refuses a library with another MAJOR. MINOR grows with compatible additions. */
 #define LP_ABI_VERSION_MAJOR 1
-#define LP_ABI_VERSION_MINOR 0
+#define LP_ABI_VERSION_MINOR 1
 
 typedef enum lp_status {
     LP_OK = 0,
@@ -230,6 +230,17 @@ LP_API lp_status lp_op_lora_linear_forward(lp_context_t ctx, const lp_tensor* x,
  * Same (dropout_p, seed, offset) as the forward; xa is the forward's (NULL exactly when a is).
  * da/db must be NULL exactly when a/b are. */
 LP_API lp_status lp_op_lora_linear_backward(lp_context_t ctx, const lp_tensor* dy, const lp_tensor* x, const lp_tensor* w, const lp_tensor* a, const lp_tensor* b, const lp_tensor* mask, const lp_tensor* xa, float scale, float dropout_p, uint64_t seed, uint64_t offset, const lp_tensor* dx, const lp_tensor* da, const lp_tensor* db, const lp_tensor* dw);
+
+/* Projection bias (Qwen2 q/k/v biases, LLaMA attention_bias/mlp_bias), applied after
+ * lp_op_lora_linear_forward with the same mask, so the biased projection is
+ *   y = (x W^T + scale * (drop(x) A^T) B^T + bias) (.) mask       (masked outputs stay exactly 0)
+ * bias_add:      y[n,o] += bias[o] * mask[o]
+ *                y (N,OUT) f32 (+=); bias (OUT) f32|bf16; mask (OUT) f32 (nullable = all ones).
+ * bias_backward: dbias[o] += mask[o] * sum_n dy[n,o]   (deterministic: no atomics, a fixed order)
+ *                dy (N,OUT) f32; mask (OUT) f32 (nullable = all ones); dbias (OUT) f32 (+=).
+ * The bias does not change dx: lp_op_lora_linear_backward with the same dy and mask gives it. */
+LP_API lp_status lp_op_bias_add(lp_context_t ctx, const lp_tensor* y, const lp_tensor* bias, const lp_tensor* mask);
+LP_API lp_status lp_op_bias_backward(lp_context_t ctx, const lp_tensor* dy, const lp_tensor* mask, const lp_tensor* dbias);
 
 /* Fused softmax + cross-entropy over the vocabulary. logits (N,V) f32, targets (N) i32.
  * losses (N) f32 (=): lse - logits[n, target] (0 where target == ignore_index); lse (N) f32 (=).

@@ -1,5 +1,5 @@
 // api_ops_model.cpp — extern "C" entry points of the model ops of lp.h (embedding, RMSNorm, RoPE,
-// GEMM, attention, SwiGLU, dropout, LoRA linear, cross-entropy). Each validates every argument
+// GEMM, attention, SwiGLU, dropout, LoRA linear, projection bias, cross-entropy). Each validates every argument
 // exactly as lp.h states (dtypes, ranks, sizes, aliasing, scalar ranges), then calls the backend.
 #include "api_guard.h"
 
@@ -120,6 +120,13 @@ void check_rows_vector(const lp_tensor& t, const char* name, const lp_tensor& ro
     check_dtype(t, name, {LP_F32});
     check_ndim(t, name, 1);
     check_dim(t, name, 0, rows_of.ne[0], ne_name(rows_name, 0) + " (N)");
+}
+
+// An (OUT) f32 vector of a projection: its mask, bias gradient.
+void check_out_vector(const lp_tensor& t, const char* name, int64_t out, const char* what) {
+    check_dtype(t, name, {LP_F32});
+    check_ndim(t, name, 1);
+    check_dim(t, name, 0, out, what);
 }
 
 }  // namespace
@@ -436,6 +443,38 @@ lp_status lp_op_lora_linear_backward(lp_context_t ctx, const lp_tensor* dy, cons
         check_outputs_disjoint({{tdx, "dx"}, {tda, "da"}, {tdb, "db"}, {tdw, "dw"}},
                                {{&tdy, "dy"}, {&tx, "x"}, {&tw, "w"}, {ta, "a"}, {tb, "b"}, {tm, "mask"}, {txa, "xa"}});
         backend::lora_linear_backward(c, tdy, tx, tw, ta, tb, tm, txa, scale, dropout_p, seed, offset, tdx, tda, tdb, tdw);
+    });
+}
+
+lp_status lp_op_bias_add(lp_context_t ctx, const lp_tensor* y, const lp_tensor* bias, const lp_tensor* mask) {
+    LP_API_BODY({
+        lp_context* c = check_context(ctx);
+        const lp_tensor& ty = need(c, y, "y");
+        const lp_tensor& tb = need(c, bias, "bias");
+        const lp_tensor* tm = maybe(c, mask, "mask");
+        check_dtype(ty, "y", {LP_F32});
+        check_ndim(ty, "y", 2);
+        check_dtype(tb, "bias", {LP_F32, LP_BF16});
+        check_ndim(tb, "bias", 1);
+        check_dim(tb, "bias", 0, ty.ne[1], "y.ne[1] (OUT)");
+        if (tm) check_out_vector(*tm, "mask", ty.ne[1], "y.ne[1] (OUT)");
+        check_outputs_disjoint({{&ty, "y"}}, {{&tb, "bias"}, {tm, "mask"}});
+        backend::bias_add(c, ty, tb, tm);
+    });
+}
+
+lp_status lp_op_bias_backward(lp_context_t ctx, const lp_tensor* dy, const lp_tensor* mask, const lp_tensor* dbias) {
+    LP_API_BODY({
+        lp_context* c = check_context(ctx);
+        const lp_tensor& tdy = need(c, dy, "dy");
+        const lp_tensor* tm = maybe(c, mask, "mask");
+        const lp_tensor& tdb = need(c, dbias, "dbias");
+        check_dtype(tdy, "dy", {LP_F32});
+        check_ndim(tdy, "dy", 2);
+        if (tm) check_out_vector(*tm, "mask", tdy.ne[1], "dy.ne[1] (OUT)");
+        check_out_vector(tdb, "dbias", tdy.ne[1], "dy.ne[1] (OUT)");
+        check_outputs_disjoint({{&tdb, "dbias"}}, {{&tdy, "dy"}, {tm, "mask"}});
+        backend::bias_backward(c, tdy, tm, tdb);
     });
 }
 

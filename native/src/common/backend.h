@@ -53,6 +53,9 @@ void dropout(lp_context* ctx, const lp_tensor& x, const lp_tensor& y, float p, u
 void lora_linear_forward(lp_context* ctx, const lp_tensor& x, const lp_tensor& w, const lp_tensor* a, const lp_tensor* b, const lp_tensor* mask, float scale, float dropout_p, uint64_t seed, uint64_t offset, const lp_tensor& y, const lp_tensor* xa);
 void lora_linear_backward(lp_context* ctx, const lp_tensor& dy, const lp_tensor& x, const lp_tensor& w, const lp_tensor* a, const lp_tensor* b, const lp_tensor* mask, const lp_tensor* xa, float scale, float dropout_p, uint64_t seed, uint64_t offset, const lp_tensor* dx, const lp_tensor* da, const lp_tensor* db, const lp_tensor* dw);
 
+void bias_add(lp_context* ctx, const lp_tensor& y, const lp_tensor& bias, const lp_tensor* mask);
+void bias_backward(lp_context* ctx, const lp_tensor& dy, const lp_tensor* mask, const lp_tensor& dbias);
+
 void cross_entropy_forward(lp_context* ctx, const lp_tensor& logits, const lp_tensor& targets, int32_t ignore_index, const lp_tensor& losses, const lp_tensor& lse);
 void cross_entropy_backward(lp_context* ctx, const lp_tensor& logits, const lp_tensor& targets, const lp_tensor& lse, int32_t ignore_index, float dloss, const lp_tensor& dlogits);
 

@@ -1,5 +1,6 @@
 // CasesLinear.cs — conformance cases of the matrix ops: strided/batched GEMM, the LoRA linear
-// layer forward and backward (masks, dropout, rank 1..16, bf16 base weights, no-LoRA) and merge.
+// layer forward and backward (masks, dropout, rank 1..16, bf16 base weights, no-LoRA), merge, and
+// the projection bias that follows a biased LoRA linear (f32/bf16 bias, masks with zeros).
 using LoRAPrune.Native;
 using LoRAPrune.Tests.Reference;
 using static LoRAPrune.Tests.Conformance.Gen;
@@ -168,5 +169,53 @@ public static class CasesLinear
                 h.Verify();
             });
         }
+    }
+
+    // A pruning mask with zeros (every third output pruned) or, when absent, all ones.
+    private static float[] BiasMask(int outF) => Enumerable.Range(0, outF).Select(o => o % 3 == 1 ? 0f : 1f).ToArray();
+
+    public static IEnumerable<OpCase> Bias()
+    {
+        foreach (var (n, outF) in new[] { (1, 1), (5, 13), (7, 64), (13, 5), (300, 37) })
+        {
+            foreach (var (bf16, masked) in new[] { (false, false), (false, true), (true, false), (true, true) })
+            {
+                string tag = $"N={n},OUT={outF}{(bf16 ? ",bias=bf16" : "")}{(masked ? ",mask" : "")}";
+                yield return new($"bias_add({tag})", h =>
+                {
+                    var y = Floats(101, n * outF);
+                    var bias = bf16 ? Bf16(102, outF) : Floats(102, outF);
+                    var mask = masked ? BiasMask(outF) : null;
+                    var ty = h.InOut("y", y, n, outF);
+                    var tb = bf16 ? h.InBf16("bias", bias, outF) : h.In("bias", bias, outF);
+                    h.Context.BiasAdd(ty, tb, mask is null ? null : h.In("mask", mask, outF));
+                    h.Expect(ty, Ref.BiasAdd(D(y), n, outF, D(bias), mask is null ? null : D(mask)), Tol.Elementwise);
+                    h.Verify();
+                });
+                if (bf16) continue; // the backward never reads the bias
+                yield return new($"bias_backward({tag})", h =>
+                {
+                    var dy = Floats(103, n * outF);
+                    var dbInit = Floats(104, outF);
+                    var mask = masked ? BiasMask(outF) : null;
+                    var db = h.InOut("dbias", dbInit, outF);
+                    h.Context.BiasBackward(h.In("dy", dy, n, outF), mask is null ? null : h.In("mask", mask, outF), db);
+                    h.Expect(db, Plus(D(dbInit), Ref.BiasBackward(D(dy), n, outF, mask is null ? null : D(mask))), Tol.Reduction);
+                    h.Verify();
+                });
+            }
+        }
+        // After a masked LoRA linear the pruned outputs are exactly zero; adding bias (.) mask keeps them so.
+        yield return new("bias_add(pruned outputs stay exactly zero,N=6,OUT=10,bias=bf16)", h =>
+        {
+            const int n = 6, outF = 10;
+            var mask = BiasMask(outF);
+            var y = Floats(105, n * outF).Select((v, i) => mask[i % outF] == 0f ? 0f : v).ToArray();
+            var bias = Bf16(106, outF);
+            var ty = h.InOut("y", y, n, outF);
+            h.Context.BiasAdd(ty, h.InBf16("bias", bias, outF), h.In("mask", mask, outF));
+            h.ExpectExact(ty, y.Select((v, i) => mask[i % outF] == 0f ? 0f : v + bias[i % outF]).ToArray());
+            h.Verify();
+        });
     }
 }

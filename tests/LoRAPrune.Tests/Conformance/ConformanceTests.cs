@@ -20,6 +20,7 @@ public class ConformanceTests
         ["gemm"] = CasesLinear.Gemm,
         ["lora_linear"] = CasesLinear.LoraLinear,
         ["lora_merge"] = CasesLinear.LoraMerge,
+        ["bias"] = CasesLinear.Bias,
         ["attention"] = CasesAttention.Attention,
         ["cross_entropy"] = CasesTraining.CrossEntropy,
         ["adamw"] = CasesTraining.AdamW,
@@ -51,6 +52,7 @@ public class ConformanceTests
     [Theory, MemberData(nameof(Data), "gemm")] public void gemm(string backend, string op) => Run(backend, op);
     [Theory, MemberData(nameof(Data), "lora_linear")] public void lora_linear(string backend, string op) => Run(backend, op);
     [Theory, MemberData(nameof(Data), "lora_merge")] public void lora_merge(string backend, string op) => Run(backend, op);
+    [Theory, MemberData(nameof(Data), "bias")] public void bias(string backend, string op) => Run(backend, op);
     [Theory, MemberData(nameof(Data), "attention")] public void attention(string backend, string op) => Run(backend, op);
     [Theory, MemberData(nameof(Data), "cross_entropy")] public void cross_entropy(string backend, string op) => Run(backend, op);
     [Theory, MemberData(nameof(Data), "adamw")] public void adamw(string backend, string op) => Run(backend, op);

@@ -1,6 +1,6 @@
 // InfoCommandTests.cs — `loraprune info` through the real command tree: LLaMA-7B's config gives its
 // published parameter count, a tiny model folder and a pruned config get their tables (per-layer widths
-// for the pruned one), and bad input gives one stderr line and a non-zero exit code.
+// for the pruned one), a Qwen2 folder lists its biases, and bad input gives one stderr line and a non-zero exit code.
 using System.CommandLine;
 using LoRAPrune.Cli;
 using LoRAPrune.Core.IO;
@@ -56,6 +56,18 @@ public sealed class InfoCommandTests : IDisposable
         Assert.Contains("per-layer widths (pruned model)", run.Out);
         Assert.Contains("per layer, 2..4 (unpruned 4)", Line(run.Out, "attention heads"));
         Assert.Matches(@"^1\s+2\s+1\s+9\s+", Line(run.Out, "1 ").Trim());
+    }
+
+    [Fact]
+    public void A_qwen2_model_lists_its_projection_biases()
+    {
+        string model = _folder.File("qwen2");
+        TinyLlama.SaveModel(model, TinyLlama.Qwen2Config());
+        var run = Run("info", "--model", model);
+        Assert.True(run.Exit == 0, run.Err);
+        // q (16) + k (8) + v (8) per layer, two layers; lm_head tied: 800 + 3840 + 80 + 64.
+        Assert.Matches(@"^projection biases\s+2 x \(q_proj, k_proj, v_proj\)\s+64\s+", Line(run.Out, "projection biases").Trim());
+        Assert.Matches(@"^total\s+4,784\s+100\.00%$", Line(run.Out, "total ").Trim());
     }
 
     [Fact]

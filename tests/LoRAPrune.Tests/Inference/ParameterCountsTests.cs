@@ -1,6 +1,6 @@
 // ParameterCountsTests.cs — parameter counts from a config against hand-computed numbers (the tiny test
 // model, LLaMA-7B's published 6,738,415,616) and against what the engine really allocates: the
-// LlamaWeights tensors and the LoRA arena entries, for uniform, pruned and tied models.
+// LlamaWeights tensors and the LoRA arena entries, for uniform, pruned, tied and biased models.
 using LoRAPrune.Core.Inference;
 using LoRAPrune.Core.IO;
 using LoRAPrune.Core.Model;
@@ -41,6 +41,17 @@ public sealed class ParameterCountsTests
     }
 
     [Fact]
+    public void Biases_are_counted_per_biased_projection()
+    {
+        // Qwen2: q (16) + k (8) + v (8) per layer; attention_bias + mlp_bias adds o (16), gate/up (24), down (16).
+        Assert.Equal(0, ParameterCounts.Of(EngineGradientTests.TinyConfig).Biases);
+        Assert.Equal(2 * (16 + 8 + 8), ParameterCounts.Of(EngineGradientTests.TinyQwen2Config).Biases);
+        var all = ParameterCounts.Of(EngineGradientTests.TinyAllBiasConfig);
+        Assert.Equal(2 * (16 + 8 + 8 + 16 + 24 + 24 + 16), all.Biases);
+        Assert.Equal(800 + 3840 + 80 + 800 + all.Biases, all.Total);
+    }
+
+    [Fact]
     public void Llama_7b_has_its_published_parameter_count()
     {
         var p = ParameterCounts.Of(Llama7B);
@@ -57,6 +68,9 @@ public sealed class ParameterCountsTests
         yield return new object[] { "uniform", tiny };
         yield return new object[] { "tied", tiny with { TieWordEmbeddings = true } };
         yield return new object[] { "pruned", tiny.WithLayerWidths([4, 2], [2, 1], [24, 9]) };
+        yield return new object[] { "qwen2", EngineGradientTests.TinyQwen2Config };
+        yield return new object[] { "pruned qwen2", EngineGradientTests.TinyQwen2Config.WithLayerWidths([4, 2], [2, 1], [24, 9]) };
+        yield return new object[] { "llama+biases", EngineGradientTests.TinyAllBiasConfig };
     }
 
     [Theory]

@@ -22,16 +22,18 @@ public sealed class TrainingMemoryTests
         foreach (var variant in TestBackends.Variants.Where(v => v.Name is "cpu" or "cudaemu/forward" or "cuda"))
             foreach (var dtype in new[] { LpDType.F32, LpDType.BF16 })
                 foreach (bool baseGrads in new[] { false, true })
-                    yield return new object[] { variant.Name, dtype.ToString(), baseGrads };
+                    foreach (bool biases in new[] { false, true })
+                        yield return new object[] { variant.Name, dtype.ToString(), baseGrads, biases };
     }
 
     [Theory]
     [MemberData(nameof(Cases))]
-    public void Estimate_equals_the_measured_memory_of_a_training_step(string backendName, string dtypeName, bool baseGrads)
+    public void Estimate_equals_the_measured_memory_of_a_training_step(string backendName, string dtypeName, bool baseGrads, bool biases)
     {
         var variant = TestBackends.Get(backendName);
         var dtype = Enum.Parse<LpDType>(dtypeName);
-        var config = EngineGradientTests.TinyConfig;
+        // With biases: every projection has one (attention_bias + mlp_bias), so each bias gradient's scratch is replayed.
+        var config = biases ? EngineGradientTests.TinyAllBiasConfig : EngineGradientTests.TinyConfig;
         // T = 70 > the cpu attention's 64-row query block; two sequences.
         const int batch = 2, seq = 70;
         using var ctx = variant.CreateContext();

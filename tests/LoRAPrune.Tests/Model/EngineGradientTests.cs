@@ -1,6 +1,7 @@
 // EngineGradientTests.cs — the engine's loss and every LoRA gradient on a tiny random GQA LLaMA
 // (2 layers, H=4, KVH=2, masks with a pruned KV group and pruned channels, LoRA dropout) match the
-// float64 reference model on every backend, and a few LoRA gradients match central finite differences.
+// float64 reference model on every backend, also with projection biases (Qwen2 q/k/v; LLaMA
+// attention_bias + mlp_bias), and a few LoRA and bias gradients match central finite differences.
 using LoRAPrune.Core.IO;
 using LoRAPrune.Core.Model;
 using LoRAPrune.Native;
@@ -23,7 +24,37 @@ public class EngineGradientTests
         IntermediateSize = 24, NumHiddenLayers = 2, VocabSize = 50, RmsNormEps = 1e-5, MaxPositionEmbeddings = 64,
     };
 
+    /// <summary>TinyConfig as Qwen2: q/k/v biases.</summary>
+    public static LlamaConfig TinyQwen2Config => TinyConfig with { ModelType = "qwen2", QkvBias = true };
+
+    /// <summary>TinyConfig with attention_bias and mlp_bias: every projection has a bias.</summary>
+    public static LlamaConfig TinyAllBiasConfig => TinyConfig with { QkvBias = true, OutputBias = true, MlpBias = true };
+
+    private static LlamaConfig ConfigOf(string model) => model switch
+    {
+        "llama" => TinyConfig,
+        "qwen2" => TinyQwen2Config,
+        "llama+biases" => TinyAllBiasConfig,
+        _ => throw new ArgumentOutOfRangeException(nameof(model), model, null),
+    };
+
+    private static readonly string[] Models = ["llama", "qwen2", "llama+biases"];
+
     public static IEnumerable<object[]> Backends => TestBackends.Variants.Select(v => new object[] { v.Name });
+
+    public static IEnumerable<object[]> BackendsAndModels =>
+        from v in TestBackends.Variants from m in Models select new object[] { v.Name, m };
+
+    /// <summary>Random biases (HF initialises them to zero, which would leave the forward untested):
+    /// the same values for the same seed, so two weight sets built alike stay identical.</summary>
+    private static void RandomizeBiases(LlamaWeights weights, int seed)
+    {
+        var rng = new Random(seed);
+        foreach (var layer in weights.Layers)
+            foreach (LlamaLinear lin in LlamaLinears.All)
+                if (layer.Bias(lin) is { } bias)
+                    bias.Upload(Enumerable.Range(0, (int)bias.ElementCount).Select(_ => (float)(rng.NextDouble() - 0.5)).ToArray());
+    }
 
     private sealed class Setup : IDisposable
     {
@@ -43,11 +74,12 @@ public class EngineGradientTests
         }
     }
 
-    private static Setup Build(BackendVariant variant, float dropout)
+    private static Setup Build(BackendVariant variant, float dropout, string model = "llama")
     {
-        var cfg = TinyConfig;
+        var cfg = ConfigOf(model);
         var ctx = variant.CreateContext();
         var weights = LlamaWeights.Random(ctx, cfg, seed: 3, LpDType.F32, std: 0.3);
+        RandomizeBiases(weights, seed: 6);
         var lora = LoraAdapters.Create(ctx, cfg, new LoraOptions { Rank = 2, Alpha = 4, Dropout = dropout }, seed: 4);
         // Non-zero B, so gradients of A are non-zero too.
         var rng = new Random(5);
@@ -90,10 +122,10 @@ public class EngineGradientTests
         return r2 > 0 ? Math.Sqrt(d2 / r2) : Math.Sqrt(d2);
     }
 
-    [Theory, MemberData(nameof(Backends))]
-    public void loss_and_every_lora_gradient_match_the_float64_model(string backend)
+    [Theory, MemberData(nameof(BackendsAndModels))]
+    public void loss_and_every_lora_gradient_match_the_float64_model(string backend, string model)
     {
-        using var s = Build(TestBackends.Get(backend), dropout: 0.1f);
+        using var s = Build(TestBackends.Get(backend), dropout: 0.1f, model);
         using var graph = new LlamaGraph(s.Weights, s.Lora, s.Masks, Batch, Seq);
         s.Lora.Grads.Zero();
         var loss = graph.Forward(s.Tokens, s.Targets, training: true, dropoutSeed: StepSeed);
@@ -151,28 +183,55 @@ public class EngineGradientTests
         }
     }
 
-    [Theory, MemberData(nameof(Backends))]
-    public void base_weight_gradients_for_pretraining_match_the_float64_model(string backend)
+    [Theory, MemberData(nameof(BackendsAndModels))]
+    public void base_weight_gradients_for_pretraining_match_the_float64_model(string backend, string model)
     {
         var variant = TestBackends.Get(backend);
-        using var s = Build(variant, dropout: 0f);
-        using var trainable = LlamaWeights.Random(s.Ctx, TinyConfig, seed: 3, LpDType.F32, std: 0.3, trainable: true);
-        using var grads = new TensorArena(s.Ctx, LlamaWeights.ArenaLayout(TinyConfig));
+        var cfg = ConfigOf(model);
+        using var s = Build(variant, dropout: 0f, model);
+        using var trainable = LlamaWeights.Random(s.Ctx, cfg, seed: 3, LpDType.F32, std: 0.3, trainable: true);
+        RandomizeBiases(trainable, seed: 6);
+        using var grads = new TensorArena(s.Ctx, LlamaWeights.ArenaLayout(cfg));
         using var graph = new LlamaGraph(trainable, lora: null, masks: null, Batch, Seq, grads);
         var loss = graph.Forward(s.Tokens, s.Targets, training: true);
         graph.Backward(1f / loss.Count);
         var reference = new ReferenceLlama
         {
-            Config = TinyConfig, Base = s.Reference.Base, Lora = new(), Masks = new(), Rank = 0, Scale = 0, Dropout = 0, StepSeed = 0,
+            Config = cfg, Base = s.Reference.Base, Lora = new(), Masks = new(), Rank = 0, Scale = 0, Dropout = 0, StepSeed = 0,
             InvFreq = s.Reference.InvFreq,
         };
         var (refLoss, _, refBase) = reference.LossAndAllGrads(s.Tokens, s.Targets, Batch, Seq);
         Assert.True(Math.Abs(loss.Mean - refLoss) <= 1e-5 * Math.Abs(refLoss), $"loss {loss.Mean:R} vs reference {refLoss:R}");
-        foreach (var (name, _) in LlamaWeights.ArenaLayout(TinyConfig))
+        var layout = LlamaWeights.ArenaLayout(cfg).ToList();
+        Assert.Equal(LlamaLinears.All.Count(lin => lin.HasBias(cfg)) * cfg.NumHiddenLayers, layout.Count(e => e.Name.EndsWith(".bias", StringComparison.Ordinal)));
+        Assert.Equal(refBase.Keys.Order(), layout.Select(e => e.Name).Order());
+        foreach (var (name, _) in layout)
         {
             double err = NormalisedError(grads[name].ToFloatArray(), refBase[name]);
             Assert.True(err <= GradTolerance, $"{name}: normalised error {err:E3} > {GradTolerance:E0}");
         }
+    }
+
+    /// <summary>Biases of pruned q/k/v outputs are non-zero but get exactly zero gradient (the bias is masked
+    /// with its output), while kept outputs' biases do get one.</summary>
+    [Fact]
+    public void pruned_outputs_of_biased_projections_stay_zero_and_get_no_bias_gradient()
+    {
+        var cfg = TinyQwen2Config;
+        using var s = Build(TestBackends.Get("cpu"), dropout: 0f, "qwen2");
+        using var trainable = LlamaWeights.Random(s.Ctx, cfg, seed: 3, LpDType.F32, std: 0.3, trainable: true);
+        RandomizeBiases(trainable, seed: 6);
+        using var grads = new TensorArena(s.Ctx, LlamaWeights.ArenaLayout(cfg));
+        using var graph = new LlamaGraph(trainable, lora: null, s.Masks, Batch, Seq, grads);
+        var loss = graph.Forward(s.Tokens, s.Targets, training: true);
+        graph.Backward(1f / loss.Count);
+        // Layer 1 KV group 1 is pruned: k/v rows of kv head 1 (4..7), q rows of heads 2,3 (8..15).
+        var dbk = grads[LlamaTensorLayout.Bias(LlamaLinear.KProj, 1)].ToFloatArray();
+        var dbq = grads[LlamaTensorLayout.Bias(LlamaLinear.QProj, 1)].ToFloatArray();
+        Assert.All(Enumerable.Range(4, 4), i => Assert.Equal(0f, dbk[i]));
+        Assert.All(Enumerable.Range(8, 8), i => Assert.Equal(0f, dbq[i]));
+        Assert.Contains(dbk.Take(4), g => g != 0f);
+        Assert.Contains(trainable.Layers[1].Bias(LlamaLinear.KProj)!.ToFloatArray().Skip(4), b => b != 0f);
     }
 
     [Fact]

@@ -1,7 +1,7 @@
 // ReferenceLlama.cs — the whole LLaMA+LoRA forward and backward in float64, composed from the
 // reference ops (Ref.*), written in the order of the model's math rather than the engine's code.
-// It is the oracle for the engine's loss and LoRA gradients; its own gradients are checked against
-// central finite differences.
+// It is the oracle for the engine's loss, LoRA gradients and base gradients (projection biases
+// included); its own gradients are checked against central finite differences.
 using LoRAPrune.Core.IO;
 using LoRAPrune.Core.Model;
 using LoRAPrune.Tests.Reference;
@@ -24,6 +24,7 @@ public sealed class ReferenceLlama
     private double[]? B(int l, LlamaLinear m) => Lora.GetValueOrDefault(LoraAdapters.Name(l, m, true));
     private double[]? Mask(int l, LlamaLinear m) => Masks.GetValueOrDefault((l, m));
     private double[] W(int l, LlamaLinear m) => Base[LlamaTensorLayout.Weight(m, l)];
+    private double[]? Bias(int l, LlamaLinear m) => m.HasBias(Config) ? Base[LlamaTensorLayout.Bias(m, l)] : null;
 
     /// <summary>Mean token loss and its gradient with respect to every LoRA matrix (PEFT names).</summary>
     public (double Loss, Dictionary<string, double[]> Grads) LossAndGrads(int[] tokens, int[] targets, int batch, int seq)
@@ -41,8 +42,10 @@ public sealed class ReferenceLlama
         (double[] Y, double[] Xa) Lin(int l, LlamaLinear m, double[] x)
         {
             var (outF, inF) = m.Shape(c, l);
-            return Ref.LoraLinearForward(x, n, inF, W(l, m), outF, A(l, m), B(l, m), A(l, m) is null ? 0 : R, Mask(l, m), Scale, Dropout,
+            var (y, xa) = Ref.LoraLinearForward(x, n, inF, W(l, m), outF, A(l, m), B(l, m), A(l, m) is null ? 0 : R, Mask(l, m), Scale, Dropout,
                 LlamaGraph.DropoutSeed(StepSeed, l, m), 0);
+            // (linear + bias) (.) mask, the bias of Qwen2 q/k/v, attention_bias and mlp_bias models.
+            return (Bias(l, m) is { } bias ? Ref.BiasAdd(y, n, outF, bias, Mask(l, m)) : y, xa);
         }
 
         // ---- forward, keeping what the backward needs
@@ -85,6 +88,7 @@ public sealed class ReferenceLlama
                 Dropout, LlamaGraph.DropoutSeed(StepSeed, l, m), 0);
             dx = gx;
             AddBase(LlamaTensorLayout.Weight(m, l), gw);
+            if (Bias(l, m) is not null) AddBase(LlamaTensorLayout.Bias(m, l), Ref.BiasBackward(dy, n, outF, Mask(l, m)));
             if (ga is not null) grads[LoraAdapters.Name(l, m, false)] = ga;
             if (gb is not null) grads[LoraAdapters.Name(l, m, true)] = gb;
         }

@@ -182,6 +182,28 @@ public sealed class ContextTests
     }
 
     [Fact]
+    public void Bias_ops_reject_mismatched_shapes_dtypes_and_aliasing()
+    {
+        using Context ctx = NewContext();
+        using Tensor y = ctx.NewTensor(LpDType.F32, 4, 6);
+        using Tensor bias = ctx.Upload(new float[5], 5);
+        using Tensor mask = ctx.Upload(new float[6], 6);
+        using Tensor ids = ctx.NewTensor(LpDType.I32, 6);
+        using Tensor dbias = ctx.NewTensor(LpDType.BF16, 6);
+
+        var e = Assert.Throws<NativeException>(() => ctx.BiasAdd(y, bias, mask));
+        Assert.Equal(LpStatus.ShapeMismatch, e.Status);
+        Assert.StartsWith("lp_op_bias_add: bias.ne[0]=5", e.NativeMessage);
+        e = Assert.Throws<NativeException>(() => ctx.BiasAdd(y, ids, null));
+        Assert.StartsWith("lp_op_bias_add: bias", e.NativeMessage);
+        e = Assert.Throws<NativeException>(() => ctx.BiasBackward(y, mask, dbias));
+        Assert.StartsWith("lp_op_bias_backward: dbias", e.NativeMessage);
+        e = Assert.Throws<NativeException>(() => ctx.BiasBackward(y, mask, mask));
+        Assert.Equal(LpStatus.InvalidArgument, e.Status);
+        Assert.StartsWith("lp_op_bias_backward: ", e.NativeMessage);
+    }
+
+    [Fact]
     public void A_tensor_of_another_context_is_rejected_by_the_op()
     {
         using Context first = NewContext();

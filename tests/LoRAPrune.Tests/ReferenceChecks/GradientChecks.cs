@@ -45,6 +45,21 @@ public sealed class GradientChecks(ITestOutputHelper output)
     }
 
     [Theory]
+    [InlineData(1, 1, false)]
+    [InlineData(5, 7, true)]
+    [InlineData(3, 13, false)]
+    public void bias_backward(int rows, int cols, bool withMask)
+    {
+        var rng = new Random(19);
+        double[] y = Uniform(rng, rows * cols);
+        double[] bias = Uniform(rng, cols);
+        double[]? mask = withMask ? Enumerable.Range(0, cols).Select(o => o % 3 == 1 ? 0.0 : 1.0).ToArray() : null;
+        double[] probe = Uniform(rng, rows * cols);
+        double[] dbias = Ref.BiasBackward(probe, rows, cols, mask);
+        AssertGradient(output, "dbias", dbias, bs => Probe(Ref.BiasAdd(y, rows, cols, bs, mask), probe), bias);
+    }
+
+    [Theory]
     [InlineData(1, 1, 1, 2, 0L)]
     [InlineData(2, 5, 3, 8, 0L)]
     [InlineData(1, 7, 2, 6, 4093L)]
