@@ -20,6 +20,7 @@ public static class LoRAPruneCommand
         root.Subcommands.Add(new GenerateCommand());
         root.Subcommands.Add(new InfoCommand());
         root.Subcommands.Add(new FinetuneCommand());
+        root.Subcommands.Add(new PretrainCommand());
         root.Subcommands.Add(new DataCommand());
         root.Subcommands.Add(new EvalCommand());
         return root;

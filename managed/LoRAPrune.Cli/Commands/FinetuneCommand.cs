@@ -3,22 +3,20 @@
 // exact resume (--resume), a checkpoint and exit code 130 on SIGINT/SIGTERM, and a PEFT adapter.
 using System.CommandLine;
 using System.Globalization;
-using System.Runtime.InteropServices;
 using LoRAPrune.Core.Data;
 using LoRAPrune.Core.IO;
 using LoRAPrune.Core.Model;
 using LoRAPrune.Core.Text;
 using LoRAPrune.Core.Training;
 using LoRAPrune.Native;
-using Spectre.Console;
 
 namespace LoRAPrune.Cli.Commands;
 
 internal sealed class FinetuneCommand : Command
 {
-    private const int ExitFailed = 1;
-    private const int ExitUsage = 2;
-    private const int ExitInterrupted = 130;
+    private const int ExitFailed = TrainingConsole.ExitFailed;
+    private const int ExitUsage = TrainingConsole.ExitUsage;
+    private const int ExitInterrupted = TrainingConsole.ExitInterrupted;
 
     private readonly Option<string> _model = new("--model") { HelpName = "DIR", Description = "Model folder (config.json + safetensors).", Required = true };
     private readonly Option<string[]> _data = new("--data") { HelpName = "FILE", Description = "Plain UTF-8 text file(s), joined and cut into blocks of --seq tokens.", AllowMultipleArgumentsPerToken = true };
@@ -78,13 +76,13 @@ internal sealed class FinetuneCommand : Command
             error.WriteLine($"finetune: --model: folder {settings.ModelFolder} does not exist");
             return ExitFailed;
         }
-        Backend? backend = SelectBackend(parseResult.GetValue(_device)!, error);
+        Backend? backend = TrainingConsole.SelectBackend("finetune", parseResult.GetValue(_device)!, error);
         if (backend is null) return ExitUsage;
         settings = settings with { Device = backend.Name };
 
         Terminal terminal = Terminal.For(parseResult);
         using var stop = new CancellationTokenSource();
-        using SignalWatch signals = SignalWatch.Install(stop, error);
+        using TrainingConsole.SignalWatch signals = TrainingConsole.SignalWatch.Install("finetune", stop, error);
         try
         {
             using Context context = backend.CreateContext();
@@ -93,15 +91,15 @@ internal sealed class FinetuneCommand : Command
             using var run = new FinetuneRun(context, settings, train, eval);
             WriteHeader(terminal.Out, settings, run, train, eval);
             FinetuneOutcome outcome = terminal.Rich is not null
-                ? RunWithProgressBar(terminal.Rich, run, stop.Token)
-                : RunWithLines(terminal.Out, run, stop.Token);
+                ? TrainingConsole.RunWithProgressBar(terminal.Rich, run.StartStep, run.TotalSteps, onStep => run.Run(onStep, stop.Token))
+                : TrainingConsole.RunWithLines(terminal.Out, run.TotalSteps, stop.Token, onStep => run.Run(onStep, stop.Token));
             terminal.Out.WriteLine(Summary(outcome, settings));
             return outcome.Completed ? 0 : ExitInterrupted;
         }
         catch (Exception e) when (e is TrainingSetupException or ModelFormatException or DataFileException or TokenizerFileException or NativeException
                                       or IOException or UnauthorizedAccessException or InvalidDataException or NotSupportedException)
         {
-            error.WriteLine($"finetune: {OneLine(e.Message)}");
+            error.WriteLine($"finetune: {TrainingConsole.OneLine(e.Message)}");
             return ExitFailed;
         }
     }
@@ -171,27 +169,6 @@ internal sealed class FinetuneCommand : Command
         return targets;
     }
 
-    private static Backend? SelectBackend(string choice, TextWriter error)
-    {
-        if (choice == "auto")
-        {
-            if (Backend.TryLoad("cuda", out Backend? cuda, out _) && cuda!.DeviceCount > 0) return cuda;
-            choice = "cpu";
-        }
-        if (!Backend.TryLoad(choice, out Backend? backend, out string trace))
-        {
-            error.WriteLine($"finetune: --device {choice}: the backend is not available (run `loraprune devices --trace` to see why)");
-            error.WriteLine(trace);
-            return null;
-        }
-        if (backend!.DeviceCount == 0)
-        {
-            error.WriteLine($"finetune: --device {choice}: the backend loads but reports no device");
-            return null;
-        }
-        return backend;
-    }
-
     private static void WriteHeader(TextWriter output, FinetuneSettings s, FinetuneRun run, ISampleSource train, ISampleSource? eval)
     {
         LlamaConfig c = run.Config;
@@ -210,52 +187,6 @@ internal sealed class FinetuneCommand : Command
         output.WriteLine($"output: {Path.GetFullPath(s.OutputFolder)}");
     }
 
-    private static FinetuneOutcome RunWithProgressBar(IAnsiConsole console, FinetuneRun run, CancellationToken stop)
-    {
-        FinetuneOutcome? outcome = null;
-        console.Progress()
-            .AutoClear(false)
-            .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new RemainingTimeColumn(), new SpinnerColumn())
-            .Start(ctx =>
-            {
-                ProgressTask task = ctx.AddTask(Markup.Escape($"step {run.StartStep}/{run.TotalSteps}"), maxValue: run.TotalSteps);
-                task.Value = run.StartStep;
-                double? lastEval = null;
-                outcome = run.Run((report, eval) =>
-                {
-                    lastEval = eval ?? lastEval;
-                    task.Value = report.Step;
-                    task.Description = Markup.Escape(
-                        $"{report.Step}/{run.TotalSteps} loss {MetricsLog.Format(report.Loss, "F3")} " +
-                        (lastEval is { } e ? $"eval {MetricsLog.Format(e, "F3")} " : "") +
-                        $"{report.TokensPerSecond.ToString("N0", CultureInfo.InvariantCulture)} tok/s");
-                }, stop);
-            });
-        return outcome!;
-    }
-
-    private static FinetuneOutcome RunWithLines(TextWriter output, FinetuneRun run, CancellationToken stop)
-    {
-        long total = run.TotalSteps;
-        long every = Math.Max(1, (total + 99) / 100);
-        double seconds = 0;
-        long done = 0;
-        return run.Run((report, eval) =>
-        {
-            seconds += report.Seconds;
-            done++;
-            if (report.Step % every != 0 && report.Step != total && eval is null && !stop.IsCancellationRequested) return;
-            TimeSpan eta = TimeSpan.FromSeconds(seconds / done * (total - report.Step));
-            output.WriteLine($"{StepLine(report, total, eval)}  eta {eta:hh\\:mm\\:ss}");
-            output.Flush();
-        }, stop);
-    }
-
-    private static string StepLine(StepReport r, long total, double? eval) =>
-        $"step {r.Step}/{total}  loss {MetricsLog.Format(r.Loss)}  grad {MetricsLog.Format(r.GradNorm)}  " +
-        $"lr {r.LearningRate.ToString("0.00e+00", CultureInfo.InvariantCulture)}  {r.TokensPerSecond.ToString("N0", CultureInfo.InvariantCulture)} tok/s" +
-        (eval is { } e ? $"  eval {MetricsLog.Format(e)}" : "");
-
     private static string Summary(FinetuneOutcome o, FinetuneSettings s)
     {
         string loss = o.LastStep is { } last ? $"last loss {MetricsLog.Format(last.Loss)}" : "no step run";
@@ -265,35 +196,5 @@ internal sealed class FinetuneCommand : Command
             ? $"adapter in {o.AdapterFolder}"
             : $"interrupted: checkpoint in {o.CheckpointPath}; continue with --resume{(s.Resume && s.ResumeFolder is not null ? " " + s.OutputFolder : "")}";
         return $"finetune: steps {o.StartStep}->{o.Step} of {o.TotalSteps}, {loss}{eval}, {speed}, {o.Seconds:F1} s; {where}";
-    }
-
-    private static string OneLine(string message) => message.ReplaceLineEndings(" ");
-
-    /// <summary>SIGINT/SIGTERM handling: the first signal asks the run to stop after the current step (it then
-    /// writes a checkpoint and exits 130); a second one is left to terminate the process.</summary>
-    private sealed class SignalWatch : IDisposable
-    {
-        private readonly List<PosixSignalRegistration> _registrations = new();
-
-        public static SignalWatch Install(CancellationTokenSource stop, TextWriter error)
-        {
-            var watch = new SignalWatch();
-            foreach (PosixSignal signal in new[] { PosixSignal.SIGINT, PosixSignal.SIGTERM })
-            {
-                watch._registrations.Add(PosixSignalRegistration.Create(signal, context =>
-                {
-                    if (stop.IsCancellationRequested) return;
-                    context.Cancel = true;
-                    error.WriteLine($"finetune: {context.Signal}: finishing the current step, then writing a checkpoint (signal again to quit at once)");
-                    stop.Cancel();
-                }));
-            }
-            return watch;
-        }
-
-        public void Dispose()
-        {
-            foreach (PosixSignalRegistration registration in _registrations) registration.Dispose();
-        }
     }
 }

@@ -1,8 +1,6 @@
 // FinetuneRun.cs — one `loraprune finetune` run: frozen base + LoRA (the only gradients allocated), the
 // Trainer loop, metrics.jsonl, atomic checkpoints and the final PEFT adapter. The constructor checks and
 // loads everything before a file is written, so bad input leaves the output folder untouched.
-using System.Diagnostics;
-using System.Text.Json;
 using System.Text.Json.Nodes;
 using LoRAPrune.Core.Data;
 using LoRAPrune.Core.IO;
@@ -24,8 +22,8 @@ public sealed record FinetuneOutcome(bool Completed, long StartStep, long Step, 
 public sealed class FinetuneRun : IDisposable
 {
     public const string AdapterFolderName = "adapter";
-    public const string RunMetadataKey = "loraprune.run";
-    public const string SessionMetadataKey = "loraprune.session";
+    public const string RunMetadataKey = TrainingLoop.RunMetadataKey;
+    public const string SessionMetadataKey = TrainingLoop.SessionMetadataKey;
 
     private readonly FinetuneSettings _settings;
     private readonly ISampleSource? _eval;
@@ -47,7 +45,7 @@ public sealed class FinetuneRun : IDisposable
         if (eval is { Count: 0 }) throw new TrainingSetupException($"{eval.Description}: the evaluation data has no samples");
         if (!Directory.Exists(settings.ModelFolder))
             throw new TrainingSetupException($"--model: folder {settings.ModelFolder} does not exist");
-        CheckOutputFolder(settings);
+        TrainingLoop.CheckOutputFolder(settings.OutputFolder, settings.Resume, settings.CheckpointPath);
         _settings = settings;
         _eval = eval;
 
@@ -67,8 +65,8 @@ public sealed class FinetuneRun : IDisposable
             if (settings.Resume)
             {
                 checkpoint = TrainingCheckpoint.Open(settings.CheckpointPath);
-                FinetuneSettings.CheckSameRun(settings.CheckpointPath, checkpoint.Metadata.GetValueOrDefault(RunMetadataKey), _identity);
-                NoteDeviceChange(checkpoint, settings.Device);
+                TrainingLoop.CheckSameRun(settings.CheckpointPath, checkpoint.Metadata.GetValueOrDefault(RunMetadataKey), _identity);
+                if (TrainingLoop.DeviceChangeWarning(checkpoint, settings.Device) is { } warning) _warnings.Add(warning);
             }
             var weights = Own(LlamaWeights.Load(context, model, settings.BaseDType));
             _lora = Own(init is null
@@ -110,16 +108,6 @@ public sealed class FinetuneRun : IDisposable
 
     private static int LoraSeed(ulong seed) => unchecked((int)(seed ^ (seed >> 32)));
 
-    private static void CheckOutputFolder(FinetuneSettings s)
-    {
-        if (s.Resume && !File.Exists(s.CheckpointPath))
-            throw new TrainingSetupException($"--resume: no {TrainingCheckpoint.FileName} in {Path.GetDirectoryName(Path.GetFullPath(s.CheckpointPath))} (nothing to resume)");
-        string outCheckpoint = Path.Combine(s.OutputFolder, TrainingCheckpoint.FileName);
-        bool resumesHere = s.Resume && Path.GetFullPath(s.CheckpointPath) == Path.GetFullPath(outCheckpoint);
-        if (!resumesHere && (File.Exists(outCheckpoint) || File.Exists(Path.Combine(s.OutputFolder, MetricsLog.FileName))))
-            throw new TrainingSetupException($"--out: {s.OutputFolder} already holds a run ({TrainingCheckpoint.FileName} or {MetricsLog.FileName}); pass --resume to continue it, or choose another --out");
-    }
-
     private static PeftAdapter? LoadInitAdapter(FinetuneSettings s, LlamaConfig config)
     {
         if (s.InitAdapter is null) return null;
@@ -127,63 +115,16 @@ public sealed class FinetuneRun : IDisposable
         return PeftAdapter.Load(s.InitAdapter, config);
     }
 
-    private void NoteDeviceChange(TrainingCheckpoint checkpoint, string device)
-    {
-        string? before = null;
-        try
-        {
-            if (checkpoint.Metadata.GetValueOrDefault(SessionMetadataKey) is { } json && JsonNode.Parse(json) is JsonObject session &&
-                session["device"] is JsonValue value) value.TryGetValue(out before);
-        }
-        catch (JsonException)
-        {
-            return; // the session record is informational only
-        }
-        if (before is not null && before != device)
-            _warnings.Add($"the checkpoint was written on {before}, this session runs on {device}: the result will be close to, not bit-identical with, an uninterrupted run");
-    }
-
     /// <summary>Trains until the last step or until <paramref name="stop"/> is signalled (checked after each step,
     /// which is finished first); writes metrics per step, checkpoints, and at the end the PEFT adapter.</summary>
     public FinetuneOutcome Run(Action<StepReport, double?>? onStep, CancellationToken stop)
     {
-        Directory.CreateDirectory(_settings.OutputFolder);
-        using MetricsLog metrics = MetricsLog.Open(Path.Combine(_settings.OutputFolder, MetricsLog.FileName), _trainer.Step);
-        var clock = Stopwatch.StartNew();
-        StepReport? last = null;
-        double? evalLoss = null;
-        long evalStep = -1, tokens = 0;
-        double stepSeconds = 0;
-        while (!_trainer.IsComplete)
-        {
-            StepReport report = _trainer.RunStep();
-            last = report;
-            tokens += report.Tokens;
-            stepSeconds += report.Seconds;
-            double? eval = null;
-            if (_eval is not null && _settings.EvalEvery > 0 && report.Step % _settings.EvalEvery == 0)
-            {
-                eval = evalLoss = MeasureEval();
-                evalStep = report.Step;
-            }
-            metrics.Append(report, clock.Elapsed.TotalSeconds, eval);
-            onStep?.Invoke(report, eval);
-            if (stop.IsCancellationRequested && !_trainer.IsComplete)
-            {
-                SaveCheckpoint();
-                return Outcome(false, last, evalLoss, tokens, stepSeconds, clock, null);
-            }
-            if (_settings.SaveEvery > 0 && report.Step % _settings.SaveEvery == 0 && !_trainer.IsComplete) SaveCheckpoint();
-        }
-        if (_eval is not null && evalStep != _trainer.Step) evalLoss = MeasureEval();
-        SaveCheckpoint();
-        _lora.ToPeft(Path.GetFullPath(_settings.ModelFolder)).Save(AdapterFolder);
-        return Outcome(true, last, evalLoss, tokens, stepSeconds, clock, AdapterFolder);
+        TrainingLoop.Result result = TrainingLoop.Run(_trainer, _settings.OutputFolder, _eval is null ? null : MeasureEval, _settings.EvalEvery,
+            _settings.SaveEvery, SaveCheckpoint, onStep, stop);
+        if (result.Completed) _lora.ToPeft(Path.GetFullPath(_settings.ModelFolder)).Save(AdapterFolder);
+        return new FinetuneOutcome(result.Completed, StartStep, _trainer.Step, TotalSteps, result.LastStep, result.EvalLoss, result.TokensPerSecond,
+            result.Seconds, CheckpointPath, result.Completed ? AdapterFolder : null);
     }
-
-    private FinetuneOutcome Outcome(bool completed, StepReport? last, double? evalLoss, long tokens, double stepSeconds, Stopwatch clock, string? adapter) =>
-        new(completed, StartStep, _trainer.Step, TotalSteps, last, evalLoss, stepSeconds > 0 ? tokens / stepSeconds : 0,
-            clock.Elapsed.TotalSeconds, CheckpointPath, adapter);
 
     /// <summary>Mean token NLL over the held-out data (no dropout).</summary>
     public double MeasureEval() =>

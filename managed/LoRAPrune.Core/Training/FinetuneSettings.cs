@@ -3,7 +3,6 @@
 // a JSON object stored in every checkpoint, so a resume is refused when any of them differs.
 using System.Security.Cryptography;
 using System.Text;
-using System.Text.Json;
 using System.Text.Json.Nodes;
 using LoRAPrune.Core.IO;
 using LoRAPrune.Core.Model;
@@ -138,27 +137,4 @@ public sealed record FinetuneSettings
         ["eval_data"] = EvalDataFile is null ? null : Path.GetFullPath(EvalDataFile),
         ["eval_every"] = EvalEvery,
     };
-
-    /// <summary>Throws naming the first identity field whose stored value differs from this run's.</summary>
-    public static void CheckSameRun(string checkpointPath, string? storedJson, JsonObject current)
-    {
-        if (storedJson is null)
-            throw new TrainingSetupException($"{checkpointPath}: the checkpoint does not record its run settings; it cannot be resumed safely");
-        JsonObject stored;
-        try
-        {
-            stored = JsonNode.Parse(storedJson) as JsonObject ?? throw new JsonException("not an object");
-        }
-        catch (JsonException ex)
-        {
-            throw new TrainingSetupException($"{checkpointPath}: the recorded run settings are not valid JSON ({ex.Message})");
-        }
-        foreach ((string key, JsonNode? value) in current)
-        {
-            string now = value?.ToJsonString() ?? "null";
-            string then = stored.TryGetPropertyValue(key, out JsonNode? old) ? old?.ToJsonString() ?? "null" : "(not recorded)";
-            if (now != then)
-                throw new TrainingSetupException($"--resume: the checkpoint in {Path.GetDirectoryName(Path.GetFullPath(checkpointPath))} was made with {key} = {then}, this run has {key} = {now}");
-        }
-    }
 }

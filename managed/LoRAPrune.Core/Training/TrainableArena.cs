@@ -1,12 +1,20 @@
-// TrainableArena.cs — one trainable parameter arena and the gradient arena of the same layout that
-// backward accumulates into. The trainer sweeps a list of these (LoRA A/B now; base weights too
-// when pretraining), so one loop serves every kind of training.
+// TrainableArena.cs — one trainable parameter arena, the gradient arena of the same layout that
+// backward accumulates into, and which entries AdamW's weight decay applies to. The trainer sweeps a
+// list of these (LoRA A/B; base weights when pretraining), so one loop serves every kind of training.
 using LoRAPrune.Core.Model;
 
 namespace LoRAPrune.Core.Training;
 
-public sealed record TrainableArena(TensorArena Params, TensorArena Grads)
+/// <param name="Decays">Whether AdamW's decoupled weight decay applies to an entry; null: to every entry.
+/// Pretraining decays only the 2-D weights (<see cref="MatricesOnly"/>), as nanoGPT and HF do.</param>
+public sealed record TrainableArena(TensorArena Params, TensorArena Grads, Func<TensorArena.Entry, bool>? Decays = null)
 {
+    /// <summary>Weight decay for matrices (projections, embedding, lm_head), none for 1-D tensors (RMSNorm weights, biases).</summary>
+    public static bool MatricesOnly(TensorArena.Entry entry) => entry.Shape.Length >= 2;
+
+    /// <summary>True when weight decay applies to <paramref name="entry"/>.</summary>
+    public bool DecaysEntry(TensorArena.Entry entry) => Decays?.Invoke(entry) ?? true;
+
     /// <summary>Checks that the two arenas share a layout (same names, shapes and offsets).</summary>
     public void Validate()
     {

@@ -1,5 +1,5 @@
-// Trainer.cs — the optimizer loop of LORAPRUNE §3.1 over any list of parameter/gradient arenas (LoRA now,
-// base weights for pretraining): zero grads; forward/backward per micro-batch with dloss = 1 / (counted
+// Trainer.cs — the optimizer loop of LORAPRUNE §3.1 over any list of parameter/gradient arenas (LoRA,
+// or base weights for pretraining): zero grads; forward/backward per micro-batch with dloss = 1 / (counted
 // targets of the whole step); true global norm; clip; AfterClip hook; AdamW at the scheduled rate.
 using System.Diagnostics;
 using LoRAPrune.Core.Data;
@@ -14,6 +14,7 @@ public sealed class Trainer : IDisposable
     private readonly ISampleSource _data;
     private readonly List<TrainableArena> _arenas;
     private readonly List<(TensorArena M, TensorArena V)> _moments;
+    private readonly List<AdamWSpan> _updates; // the AdamW sweeps of one step, covering every arena once
     private readonly Context _ctx;
     private readonly Tensor _sumsq;    // (1) global sum of squared gradients
     private readonly int[] _tokens;    // (B*T) one packed micro-batch
@@ -44,6 +45,7 @@ public sealed class Trainer : IDisposable
         Schedule = new LinearSchedule(options.LearningRate, options.WarmupSteps, options.MaxSteps);
         Cursor = cursor;
         _moments = _arenas.Select(a => (a.Params.CloneLayout(), a.Params.CloneLayout())).ToList();
+        _updates = _arenas.SelectMany((a, i) => AdamWSpans(a, _moments[i].M, _moments[i].V, options.WeightDecay)).ToList();
         _sumsq = _ctx.NewTensor(LpDType.F32, 1);
         _tokens = new int[graph.Tokens];
         _targets = new int[graph.Tokens];
@@ -130,17 +132,43 @@ public sealed class Trainer : IDisposable
         AfterClip?.Invoke(Step);
 
         double lr = Schedule.At(Step);
-        for (int i = 0; i < _arenas.Count; i++)
-        {
-            (TensorArena m, TensorArena v) = _moments[i];
-            _ctx.AdamWStep(_arenas[i].Params.All, _arenas[i].Grads.All, m.All, v.All, (float)lr,
-                (float)Options.Beta1, (float)Options.Beta2, (float)Options.Epsilon, (float)Options.WeightDecay, Step + 1);
-        }
+        foreach (AdamWSpan u in _updates)
+            _ctx.AdamWStep(u.Param, u.Grad, u.M, u.V, (float)lr, (float)Options.Beta1, (float)Options.Beta2, (float)Options.Epsilon, u.WeightDecay, Step + 1);
         Step++;
         _ctx.Synchronize();
         double loss = counted > 0 ? lossSum / counted : double.NaN;
         return new StepReport(Step, loss, counted, (long)samples.Length * _graph.Seq, gradNorm, lr, clock.Elapsed.TotalSeconds);
     }
+
+    // One AdamW sweep: 1-D views of the same element range of a parameter arena, its gradients and moments.
+    private sealed record AdamWSpan(Tensor Param, Tensor Grad, Tensor M, Tensor V, float WeightDecay);
+
+    // The whole arena in one sweep when weight decay applies alike to every entry; otherwise one sweep per
+    // run of consecutive entries that share it (each run extends to the next one's offset, padding included).
+    private static IEnumerable<AdamWSpan> AdamWSpans(TrainableArena arena, TensorArena m, TensorArena v, double weightDecay)
+    {
+        IReadOnlyList<TensorArena.Entry> entries = arena.Params.Entries;
+        if (arena.Decays is null || weightDecay == 0 || entries.Count == 0)
+        {
+            yield return new AdamWSpan(arena.Params.All, arena.Grads.All, m.All, v.All, (float)weightDecay);
+            yield break;
+        }
+        int first = 0;
+        while (first < entries.Count)
+        {
+            bool decays = arena.DecaysEntry(entries[first]);
+            int next = first + 1;
+            while (next < entries.Count && arena.DecaysEntry(entries[next]) == decays) next++;
+            long start = first == 0 ? 0 : entries[first].Offset;
+            long end = next == entries.Count ? arena.Params.Count : entries[next].Offset;
+            yield return new AdamWSpan(Span(arena.Params, start, end), Span(arena.Grads, start, end), Span(m, start, end), Span(v, start, end),
+                decays ? (float)weightDecay : 0f);
+            first = next;
+        }
+    }
+
+    private static Tensor Span(TensorArena arena, long start, long end) =>
+        new(arena.Buffer, (ulong)start * sizeof(float), LpDType.F32, end - start);
 
     /// <summary>Targets of a sample that take loss.</summary>
     public static int CountedTargets(TrainingSample sample)

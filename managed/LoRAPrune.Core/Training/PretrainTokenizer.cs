@@ -1,0 +1,120 @@
+// PretrainTokenizer.cs — the tokenizer of a pretraining run: chosen by --tokenizer (the embedded LLaMA-2
+// one, a model folder or a tokenizer file) or taken from --init-model, checked against the config's
+// vocabulary, and written into the final model folder so that folder is self-contained.
+using LoRAPrune.Core.IO;
+using LoRAPrune.Core.Text;
+
+namespace LoRAPrune.Core.Training;
+
+public sealed class PretrainTokenizer
+{
+    /// <summary>The --tokenizer value that names the embedded LLaMA-2 tokenizer.</summary>
+    public const string Llama2 = "llama2";
+
+    /// <summary>Files a model folder's tokenizer may consist of, copied as they are.</summary>
+    public static readonly IReadOnlyList<string> FolderFiles = ["tokenizer.json", "tokenizer.model", "tokenizer_config.json", "special_tokens_map.json"];
+
+    private readonly string? _folder; // a model folder to copy FolderFiles from
+    private readonly string? _file;   // one tokenizer file to copy
+
+    private PretrainTokenizer(ITokenizer tokenizer, string source, string? folder, string? file)
+    {
+        Tokenizer = tokenizer;
+        Source = source;
+        _folder = folder;
+        _file = file;
+    }
+
+    public ITokenizer Tokenizer { get; }
+
+    /// <summary>"llama2", or the full path of the folder or file the tokenizer was read from.</summary>
+    public string Source { get; }
+
+    /// <summary>The tokenizer <paramref name="choice"/> names ("llama2", a folder or a file); else the one in
+    /// <paramref name="initModel"/>; else, when <paramref name="required"/> (text data), the embedded LLaMA-2 one for
+    /// a 32,000-id vocabulary. Null when none is named or needed. Throws <see cref="TrainingSetupException"/> when
+    /// the text data has no tokenizer or the tokenizer has more ids than the config's vocabulary.</summary>
+    public static PretrainTokenizer? Resolve(string? choice, string? initModel, LlamaConfig config, bool required)
+    {
+        PretrainTokenizer? chosen = choice is not null ? FromChoice(choice)
+            : initModel is not null && FolderFiles.Take(2).Any(f => File.Exists(Path.Combine(initModel, f))) ? FromFolder(initModel)
+            : required && config.VocabSize == 32000 ? FromChoice(Llama2)
+            : null;
+        if (chosen is null)
+        {
+            if (!required) return null;
+            throw new TrainingSetupException(
+                $"--tokenizer: the text data needs a tokenizer and vocab_size {config.VocabSize} is not LLaMA-2's 32000; give --tokenizer llama2, a model folder or a tokenizer file, or pre-tokenized ids with --tokens");
+        }
+        if (chosen.Tokenizer.VocabSize > config.VocabSize)
+            throw new TrainingSetupException(
+                $"--tokenizer: the tokenizer ({chosen.Tokenizer.Name}) has {chosen.Tokenizer.VocabSize} ids but the config's vocab_size is {config.VocabSize}");
+        return chosen;
+    }
+
+    private static PretrainTokenizer FromChoice(string choice)
+    {
+        if (choice == Llama2) return new PretrainTokenizer(TokenizerLoader.LoadLlama2Default(), Llama2, null, null);
+        if (Directory.Exists(choice)) return FromFolder(choice);
+        if (File.Exists(choice)) return new PretrainTokenizer(TokenizerLoader.LoadFile(choice), Path.GetFullPath(choice), null, choice);
+        throw new TrainingSetupException($"--tokenizer: '{choice}' is neither '{Llama2}' nor an existing model folder or tokenizer file");
+    }
+
+    private static PretrainTokenizer FromFolder(string folder) =>
+        new(TokenizerLoader.Load(folder), Path.GetFullPath(folder), folder, null);
+
+    /// <summary>Writes the tokenizer into <paramref name="modelFolder"/> so that TokenizerLoader.Load reads it back:
+    /// a folder's tokenizer files as they are; a single file as tokenizer.json or tokenizer.model (with the
+    /// tokenizer_config.json beside it, if any); the embedded LLaMA-2 vocabulary as a SentencePiece tokenizer.model.</summary>
+    public void WriteTo(string modelFolder)
+    {
+        if (_folder is not null)
+        {
+            foreach (string name in FolderFiles)
+                if (File.Exists(Path.Combine(_folder, name))) File.Copy(Path.Combine(_folder, name), Path.Combine(modelFolder, name), overwrite: true);
+        }
+        else if (_file is not null)
+        {
+            string name = _file.EndsWith(".json", StringComparison.OrdinalIgnoreCase) ? "tokenizer.json" : "tokenizer.model";
+            File.Copy(_file, Path.Combine(modelFolder, name), overwrite: true);
+            string config = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(_file))!, "tokenizer_config.json");
+            if (File.Exists(config)) File.Copy(config, Path.Combine(modelFolder, "tokenizer_config.json"), overwrite: true);
+        }
+        else
+        {
+            AtomicFile.Write(Path.Combine(modelFolder, "tokenizer.model"), stream => stream.Write(Llama2ModelProto()));
+            AtomicFile.WriteText(Path.Combine(modelFolder, "tokenizer_config.json"), Llama2TokenizerConfig);
+        }
+    }
+
+    /// <summary>The embedded LLaMA-2 vocabulary as a SentencePiece ModelProto: the very model
+    /// LlamaSentencePieceTokenizer.FromEmbeddedLlama2 builds, so reading the file back gives the same ids.</summary>
+    public static byte[] Llama2ModelProto()
+    {
+        var vocab = RankedMergesVocabulary.ReadLlama2();
+        var types = new SentencePieceType[vocab.Pieces.Length];
+        for (int i = 0; i < types.Length; i++)
+            types[i] = i switch
+            {
+                0 => SentencePieceType.Unknown,
+                1 or 2 => SentencePieceType.Control,
+                < 3 + 256 => SentencePieceType.Byte,
+                _ => SentencePieceType.Normal,
+            };
+        return LlamaSentencePieceTokenizer.ModelFromRankedMerges(vocab, types, unkId: 0, bosId: 1, eosId: 2, padId: -1,
+            byteFallback: true, addDummyPrefix: true, RankedMergesVocabulary.Llama2ResourceName).ToBytes();
+    }
+
+    /// <summary>tokenizer_config.json for the LLaMA-2 tokenizer.model (what Hugging Face's LlamaTokenizer reads).</summary>
+    public const string Llama2TokenizerConfig = """
+        {
+          "tokenizer_class": "LlamaTokenizer",
+          "bos_token": "<s>",
+          "eos_token": "</s>",
+          "unk_token": "<unk>",
+          "add_bos_token": true,
+          "add_eos_token": false
+        }
+
+        """;
+}
