@@ -84,6 +84,14 @@ public sealed class LlamaSentencePieceTokenizer : ITokenizer
     /// <summary>The LLaMA-1/2 tokenizer from the vocabulary embedded in LoRAPrune.Core (32,000 pieces).</summary>
     public static LlamaSentencePieceTokenizer FromEmbeddedLlama2()
     {
+        var model = EmbeddedLlama2Model();
+        return new LlamaSentencePieceTokenizer(model, "LLaMA-2 SentencePiece BPE (embedded, llama-tokenizer-js 1.2.2)",
+            RankedMergesVocabulary.Llama2ResourceName);
+    }
+
+    /// <summary>The embedded LLaMA-2 vocabulary as a SentencePiece model (ids 0 unk, 1-2 control, 3-258 bytes).</summary>
+    public static SentencePieceModel EmbeddedLlama2Model()
+    {
         var vocab = RankedMergesVocabulary.ReadLlama2();
         var types = new SentencePieceType[vocab.Pieces.Length];
         for (int i = 0; i < types.Length; i++)
@@ -94,10 +102,8 @@ public sealed class LlamaSentencePieceTokenizer : ITokenizer
                 < 3 + 256 => SentencePieceType.Byte,
                 _ => SentencePieceType.Normal,
             };
-        var model = ModelFromRankedMerges(vocab, types, unkId: 0, bosId: 1, eosId: 2, padId: -1,
+        return ModelFromRankedMerges(vocab, types, unkId: 0, bosId: 1, eosId: 2, padId: -1,
             byteFallback: true, addDummyPrefix: true, RankedMergesVocabulary.Llama2ResourceName);
-        return new LlamaSentencePieceTokenizer(model, "LLaMA-2 SentencePiece BPE (embedded, llama-tokenizer-js 1.2.2)",
-            RankedMergesVocabulary.Llama2ResourceName);
     }
 
     /// <summary>Turns a vocabulary with ranked merges into a SentencePiece BPE model. SentencePiece merges the adjacent

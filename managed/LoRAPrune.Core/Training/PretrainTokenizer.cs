@@ -89,21 +89,7 @@ public sealed class PretrainTokenizer
 
     /// <summary>The embedded LLaMA-2 vocabulary as a SentencePiece ModelProto: the very model
     /// LlamaSentencePieceTokenizer.FromEmbeddedLlama2 builds, so reading the file back gives the same ids.</summary>
-    public static byte[] Llama2ModelProto()
-    {
-        var vocab = RankedMergesVocabulary.ReadLlama2();
-        var types = new SentencePieceType[vocab.Pieces.Length];
-        for (int i = 0; i < types.Length; i++)
-            types[i] = i switch
-            {
-                0 => SentencePieceType.Unknown,
-                1 or 2 => SentencePieceType.Control,
-                < 3 + 256 => SentencePieceType.Byte,
-                _ => SentencePieceType.Normal,
-            };
-        return LlamaSentencePieceTokenizer.ModelFromRankedMerges(vocab, types, unkId: 0, bosId: 1, eosId: 2, padId: -1,
-            byteFallback: true, addDummyPrefix: true, RankedMergesVocabulary.Llama2ResourceName).ToBytes();
-    }
+    public static byte[] Llama2ModelProto() => LlamaSentencePieceTokenizer.EmbeddedLlama2Model().ToBytes();
 
     /// <summary>tokenizer_config.json for the LLaMA-2 tokenizer.model (what Hugging Face's LlamaTokenizer reads).</summary>
     public const string Llama2TokenizerConfig = """
