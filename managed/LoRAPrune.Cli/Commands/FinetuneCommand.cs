@@ -90,14 +90,11 @@ internal sealed class FinetuneCommand : Command
             (ISampleSource train, ISampleSource? eval) = FinetuneData.Open(settings, config);
             using var run = new FinetuneRun(context, settings, train, eval);
             WriteHeader(terminal.Out, settings, run, train, eval);
-            FinetuneOutcome outcome = terminal.Rich is not null
-                ? TrainingConsole.RunWithProgressBar(terminal.Rich, run.StartStep, run.TotalSteps, onStep => run.Run(onStep, stop.Token))
-                : TrainingConsole.RunWithLines(terminal.Out, run.TotalSteps, stop.Token, onStep => run.Run(onStep, stop.Token));
+            FinetuneOutcome outcome = TrainingConsole.RunSteps(terminal, run.StartStep, run.TotalSteps, stop.Token, onStep => run.Run(onStep, stop.Token));
             terminal.Out.WriteLine(Summary(outcome, settings));
             return outcome.Completed ? 0 : ExitInterrupted;
         }
-        catch (Exception e) when (e is TrainingSetupException or ModelFormatException or DataFileException or TokenizerFileException or NativeException
-                                      or IOException or UnauthorizedAccessException or InvalidDataException or NotSupportedException)
+        catch (Exception e) when (TrainingConsole.IsRunFailure(e))
         {
             error.WriteLine($"finetune: {TrainingConsole.OneLine(e.Message)}");
             return ExitFailed;

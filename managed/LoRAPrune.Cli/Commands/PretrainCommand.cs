@@ -81,14 +81,11 @@ internal sealed class PretrainCommand : Command
             using Context context = backend.CreateContext();
             using var run = new PretrainRun(context, settings, config, data);
             WriteHeader(terminal.Out, settings, run, data);
-            PretrainOutcome outcome = terminal.Rich is not null
-                ? TrainingConsole.RunWithProgressBar(terminal.Rich, run.StartStep, run.TotalSteps, onStep => run.Run(onStep, stop.Token))
-                : TrainingConsole.RunWithLines(terminal.Out, run.TotalSteps, stop.Token, onStep => run.Run(onStep, stop.Token));
+            PretrainOutcome outcome = TrainingConsole.RunSteps(terminal, run.StartStep, run.TotalSteps, stop.Token, onStep => run.Run(onStep, stop.Token));
             terminal.Out.WriteLine(Summary(outcome));
             return outcome.Completed ? 0 : TrainingConsole.ExitInterrupted;
         }
-        catch (Exception e) when (e is TrainingSetupException or ModelFormatException or DataFileException or TokenizerFileException or NativeException
-                                      or IOException or UnauthorizedAccessException or InvalidDataException or NotSupportedException)
+        catch (Exception e) when (TrainingConsole.IsRunFailure(e))
         {
             error.WriteLine($"{CommandName}: {TrainingConsole.OneLine(e.Message)}");
             return TrainingConsole.ExitFailed;

@@ -3,6 +3,9 @@
 // turned into "finish this step, write a checkpoint, exit 130".
 using System.Globalization;
 using System.Runtime.InteropServices;
+using LoRAPrune.Core.Data;
+using LoRAPrune.Core.IO;
+using LoRAPrune.Core.Text;
 using LoRAPrune.Core.Training;
 using LoRAPrune.Native;
 using Spectre.Console;
@@ -36,6 +39,18 @@ internal static class TrainingConsole
         }
         return backend;
     }
+
+    /// <summary>Runs the training steps with a progress bar on a terminal, plain step lines otherwise.</summary>
+    public static T RunSteps<T>(Terminal terminal, long startStep, long totalSteps, CancellationToken stop, Func<Action<StepReport, double?>, T> run) =>
+        terminal.Rich is not null
+            ? RunWithProgressBar(terminal.Rich, startStep, totalSteps, run)
+            : RunWithLines(terminal.Out, totalSteps, stop, run);
+
+    /// <summary>The errors a training run reports as one line with exit code 1 (bad model, data, tokenizer,
+    /// checkpoint or files, and native failures); anything else is a bug and propagates.</summary>
+    public static bool IsRunFailure(Exception e) =>
+        e is TrainingSetupException or ModelFormatException or DataFileException or TokenizerFileException or NativeException
+            or IOException or UnauthorizedAccessException or InvalidDataException or NotSupportedException;
 
     /// <summary>Runs <paramref name="run"/> (given the per-step callback) under a Spectre progress bar.</summary>
     public static T RunWithProgressBar<T>(IAnsiConsole console, long startStep, long totalSteps, Func<Action<StepReport, double?>, T> run)
