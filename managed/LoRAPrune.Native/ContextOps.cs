@@ -265,6 +265,15 @@ public sealed unsafe partial class Context
         }
     }
 
+    public void Mul(Tensor a, Tensor b, Tensor output)
+    {
+        lock (Gate)
+        {
+            LpTensor ta = a.Descriptor, tb = b.Descriptor, to = output.Descriptor;
+            Check(Api.lp_op_mul(Raw, &ta, &tb, &to));
+        }
+    }
+
     public void Axpy(float alpha, Tensor x, Tensor y)
     {
         lock (Gate)

@@ -64,6 +64,7 @@ internal sealed unsafe class NativeApi
     public readonly delegate* unmanaged[Cdecl]<nint, LpTensor*, LpTensor*, LpTensor*, LpStatus> lp_op_gather_cols;
     public readonly delegate* unmanaged[Cdecl]<nint, LpTensor*, LpTensor*, LpTensor*, float, LpStatus> lp_op_lora_merge;
     public readonly delegate* unmanaged[Cdecl]<nint, LpTensor*, LpTensor*, LpTensor*, LpStatus> lp_op_add;
+    public readonly delegate* unmanaged[Cdecl]<nint, LpTensor*, LpTensor*, LpTensor*, LpStatus> lp_op_mul;
     public readonly delegate* unmanaged[Cdecl]<nint, float, LpTensor*, LpTensor*, LpStatus> lp_op_axpy;
     public readonly delegate* unmanaged[Cdecl]<nint, LpTensor*, LpTensor*, LpStatus> lp_op_convert;
 
@@ -127,6 +128,7 @@ internal sealed unsafe class NativeApi
         lp_op_gather_cols = (delegate* unmanaged[Cdecl]<nint, LpTensor*, LpTensor*, LpTensor*, LpStatus>)Export(nameof(lp_op_gather_cols));
         lp_op_lora_merge = (delegate* unmanaged[Cdecl]<nint, LpTensor*, LpTensor*, LpTensor*, float, LpStatus>)Export(nameof(lp_op_lora_merge));
         lp_op_add = (delegate* unmanaged[Cdecl]<nint, LpTensor*, LpTensor*, LpTensor*, LpStatus>)Export(nameof(lp_op_add));
+        lp_op_mul = (delegate* unmanaged[Cdecl]<nint, LpTensor*, LpTensor*, LpTensor*, LpStatus>)Export(nameof(lp_op_mul));
         lp_op_axpy = (delegate* unmanaged[Cdecl]<nint, float, LpTensor*, LpTensor*, LpStatus>)Export(nameof(lp_op_axpy));
         lp_op_convert = (delegate* unmanaged[Cdecl]<nint, LpTensor*, LpTensor*, LpStatus>)Export(nameof(lp_op_convert));
     }

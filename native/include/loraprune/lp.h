@@ -44,7 +44,7 @@ extern "C" {
 
 /* ABI version: a host refuses a library with another MAJOR. MINOR grows with compatible additions. */
 #define LP_ABI_VERSION_MAJOR 1
-#define LP_ABI_VERSION_MINOR 1
+#define LP_ABI_VERSION_MINOR 2
 
 typedef enum lp_status {
     LP_OK = 0,
@@ -297,9 +297,12 @@ LP_API lp_status lp_op_lora_merge(lp_context_t ctx, const lp_tensor* w, const lp
 
 /* Elementwise helpers of the model engine.
  * add:     out = a + b           same shape f32; out may alias a or b.
+ * mul:     out = a * b           same shape f32, elementwise; out may alias a or b (ABI 1.2: masks a
+ *                                score vector before importance_group_normalize).
  * axpy:    y += alpha * x        same shape f32.
  * convert: dst = src            same shape, any float dtype to any float dtype (round to nearest even). */
 LP_API lp_status lp_op_add(lp_context_t ctx, const lp_tensor* a, const lp_tensor* b, const lp_tensor* out);
+LP_API lp_status lp_op_mul(lp_context_t ctx, const lp_tensor* a, const lp_tensor* b, const lp_tensor* out);
 LP_API lp_status lp_op_axpy(lp_context_t ctx, float alpha, const lp_tensor* x, const lp_tensor* y);
 LP_API lp_status lp_op_convert(lp_context_t ctx, const lp_tensor* src, const lp_tensor* dst);
 

@@ -251,6 +251,21 @@ lp_status lp_op_add(lp_context_t ctx, const lp_tensor* a, const lp_tensor* b, co
     });
 }
 
+lp_status lp_op_mul(lp_context_t ctx, const lp_tensor* a, const lp_tensor* b, const lp_tensor* out) {
+    LP_API_BODY({
+        lp_context* c = check_context(ctx);
+        const lp_tensor& ta = need(c, a, "a");
+        const lp_tensor& tb = need(c, b, "b");
+        const lp_tensor& to = need(c, out, "out");
+        check_dtype(ta, "a", {LP_F32});
+        check_f32_same_shape(tb, "b", ta, "a");
+        check_f32_same_shape(to, "out", ta, "a");
+        check_alias_exact_or_disjoint(to, "out", ta, "a");
+        check_alias_exact_or_disjoint(to, "out", tb, "b");
+        backend::mul(c, ta, tb, to);
+    });
+}
+
 lp_status lp_op_axpy(lp_context_t ctx, float alpha, const lp_tensor* x, const lp_tensor* y) {
     LP_API_BODY({
         lp_context* c = check_context(ctx);

@@ -73,6 +73,7 @@ void gather_cols(lp_context* ctx, const lp_tensor& src, const lp_tensor& idx, co
 void lora_merge(lp_context* ctx, const lp_tensor& w, const lp_tensor& a, const lp_tensor& b, float scale);
 
 void add(lp_context* ctx, const lp_tensor& a, const lp_tensor& b, const lp_tensor& out);
+void mul(lp_context* ctx, const lp_tensor& a, const lp_tensor& b, const lp_tensor& out);
 void axpy(lp_context* ctx, float alpha, const lp_tensor& x, const lp_tensor& y);
 void convert(lp_context* ctx, const lp_tensor& src, const lp_tensor& dst);
 

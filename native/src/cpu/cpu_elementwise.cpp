@@ -1,4 +1,4 @@
-// cpu_elementwise.cpp — the CPU's elementwise helpers (add, axpy, dtype conversion) and the
+// cpu_elementwise.cpp — the CPU's elementwise helpers (add, mul, axpy, dtype conversion) and the
 // compaction gathers (rows and columns, any dtype, copied by element size).
 #include "cpu_common.h"
 
@@ -15,6 +15,15 @@ void add(lp_context* ctx, const lp_tensor& a, const lp_tensor& b, const lp_tenso
     float* po = f32(out);  // may alias a or b
 #pragma omp parallel for schedule(static) if (n >= kParallelMin)
     for (int64_t i = 0; i < n; ++i) po[i] = pa[i] + pb[i];
+}
+
+void mul(lp_context* ctx, const lp_tensor& a, const lp_tensor& b, const lp_tensor& out) {
+    const int64_t n = numel(a);
+    const float* pa = f32(a);
+    const float* pb = f32(b);
+    float* po = f32(out);  // may alias a or b
+#pragma omp parallel for schedule(static) if (n >= kParallelMin)
+    for (int64_t i = 0; i < n; ++i) po[i] = pa[i] * pb[i];
 }
 
 void axpy(lp_context* ctx, float alpha, const lp_tensor& x, const lp_tensor& y) {

@@ -1,5 +1,6 @@
 // elementwise.cu — the elementwise helpers of the model engine on the CUDA backend:
 //   add:     out = a + b            (f32; out may alias a or b)
+//   mul:     out = a * b            (f32; out may alias a or b)
 //   axpy:    y += alpha * x         (f32)
 //   convert: dst = src              (f32/f16/bf16, round to nearest even through lp_scalar.h, so
 //                                    the bits equal those of the CPU backend)
@@ -13,6 +14,11 @@ constexpr int kThreads = 256;
 __global__ void add_forward_kernel(const float* a, const float* b, float* out, int64_t n) {  // (n)
     for (int64_t i = grid_thread_index(); i < n; i += grid_thread_count())
         out[i] = a[i] + b[i];
+}
+
+__global__ void mul_forward_kernel(const float* a, const float* b, float* out, int64_t n) {  // (n)
+    for (int64_t i = grid_thread_index(); i < n; i += grid_thread_count())
+        out[i] = a[i] * b[i];
 }
 
 __global__ void axpy_forward_kernel(float alpha, const float* x, float* y, int64_t n) {  // (n)
@@ -54,6 +60,13 @@ void add(lp_context* ctx, const lp_tensor& a, const lp_tensor& b, const lp_tenso
     LP_LAUNCH(add_forward_kernel, blocks_for(n, kThreads), kThreads, 0, stream(ctx))(
         static_cast<const float*>(a.data), static_cast<const float*>(b.data), static_cast<float*>(out.data), n);
     LP_CHECK_LAUNCH(add_forward_kernel);
+}
+
+void mul(lp_context* ctx, const lp_tensor& a, const lp_tensor& b, const lp_tensor& out) {
+    const int64_t n = numel(out);
+    LP_LAUNCH(mul_forward_kernel, blocks_for(n, kThreads), kThreads, 0, stream(ctx))(
+        static_cast<const float*>(a.data), static_cast<const float*>(b.data), static_cast<float*>(out.data), n);
+    LP_CHECK_LAUNCH(mul_forward_kernel);
 }
 
 void axpy(lp_context* ctx, float alpha, const lp_tensor& x, const lp_tensor& y) {

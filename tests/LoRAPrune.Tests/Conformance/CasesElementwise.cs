@@ -276,6 +276,24 @@ public static class CasesElementwise
                 h.Expect(ta, Ref.Add(D(a), D(b)), Tol.Elementwise);
                 h.Verify();
             });
+            yield return new($"mul(shape={s})", h =>
+            {
+                var a = Floats(67, n);
+                var b = Floats(68, n);
+                var output = h.Out("out", shape);
+                h.Context.Mul(h.In("a", a, shape), h.In("b", b, shape), output);
+                h.Expect(output, Ref.Mul(D(a), D(b)), Tol.Elementwise);
+                h.Verify();
+            });
+            yield return new($"mul(in place by a 0/1 mask,shape={s})", h =>
+            {
+                var a = Floats(69, n);
+                var mask = Enumerable.Range(0, (int)n).Select(i => i % 3 == 1 ? 0f : 1f).ToArray();
+                var ta = h.InOut("a=out", a, shape);
+                h.Context.Mul(ta, h.In("mask", mask, shape), ta);
+                h.ExpectExact(ta, a.Select((v, i) => v * mask[i]).ToArray());
+                h.Verify();
+            });
             yield return new($"axpy(shape={s},alpha=-0.75)", h =>
             {
                 var x = Floats(65, n);

@@ -51,6 +51,16 @@ public static partial class Ref
         return output;
     }
 
+    /// <summary>out = a * b, elementwise.</summary>
+    public static double[] Mul(double[] a, double[] b)
+    {
+        NeedSameLength(a, b, nameof(a), nameof(b));
+        var output = new double[a.Length];
+        for (int i = 0; i < a.Length; i++)
+            output[i] = a[i] * b[i];
+        return output;
+    }
+
     /// <summary>Returns y + alpha * x (lp_op_axpy's y after the call).</summary>
     public static double[] Axpy(double alpha, double[] x, double[] y)
     {
