@@ -88,6 +88,32 @@ public sealed unsafe partial class Backend
     /// <summary>Like Load, but reports failure through the return value; trace lists every path tried.</summary>
     public static bool TryLoad(string name, out Backend? backend, out string trace) => TryLoad(name, out backend, out trace, out _);
 
+    /// <summary>The --device choices every computing command accepts: "auto" and the known backends.</summary>
+    public static readonly string[] DeviceChoices = ["auto", .. KnownNames];
+
+    /// <summary>The backend a --device <paramref name="choice"/> names: "auto" takes cuda when it loads and reports a
+    /// device, else cpu; a named backend must load and report a device. Throws <see cref="BackendUnavailableException"/>
+    /// saying why not. The one place every command picks its backend.</summary>
+    public static Backend Select(string choice)
+    {
+        if (choice == "auto")
+        {
+            if (TryLoad("cuda", out Backend? cuda, out _) && cuda!.DeviceCount > 0) return cuda;
+            choice = "cpu";
+        }
+        if (!KnownNames.Contains(choice))
+            throw new BackendUnavailableException(choice, $"unknown backend (expected one of {string.Join(", ", DeviceChoices)})", "");
+        if (!TryLoad(choice, out Backend? backend, out string trace, out List<string> tried))
+        {
+            string file = BackendLocator.FileName(choice);
+            string reason = tried.FirstOrDefault(t => t.Contains(file, StringComparison.Ordinal) && !t.EndsWith(": not found", StringComparison.Ordinal))
+                            ?? $"{file} was not found";
+            throw new BackendUnavailableException(choice, $"the backend is not available: {reason}", trace);
+        }
+        if (backend!.DeviceCount == 0) throw new BackendUnavailableException(choice, "the backend loads but reports no device", "");
+        return backend;
+    }
+
     /// <summary>Every known backend that loads, in KnownNames order; computed once per process.</summary>
     public static IReadOnlyList<Backend> LoadAvailable()
     {

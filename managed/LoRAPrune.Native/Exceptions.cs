@@ -28,6 +28,23 @@ public sealed class NativeException : Exception
     public string BackendName { get; }
 }
 
+/// <summary>The backend a --device choice names cannot be used: its library does not load, or it reports no device.</summary>
+public sealed class BackendUnavailableException : Exception
+{
+    internal BackendUnavailableException(string choice, string reason, string trace)
+        : base($"--device {choice}: {reason} (run `loraprune devices --trace` to see where it looked)")
+    {
+        Choice = choice;
+        Trace = trace;
+    }
+
+    /// <summary>The --device value asked for.</summary>
+    public string Choice { get; }
+
+    /// <summary>Every path the loader tried, one per line (empty when the library loaded but has no device).</summary>
+    public string Trace { get; }
+}
+
 /// <summary>No usable library was found for a backend; the message lists every path tried and why it failed.</summary>
 public sealed class BackendLoadException : Exception
 {

@@ -51,9 +51,10 @@ internal sealed class EvalCommand : Command
         AllowMultipleArgumentsPerToken = true,
     };
 
-    private readonly Option<string?> _device = new("--device")
+    private readonly Option<string> _device = new("--device")
     {
-        Description = "Backend: cpu, cudaemu or cuda (default: cuda when a CUDA GPU is usable, else cpu).",
+        Description = "Backend: auto (cuda when a GPU is usable, else cpu), cpu, cudaemu or cuda.",
+        DefaultValueFactory = _ => "auto",
     };
 
     private readonly Option<string> _dtype = new("--dtype")
@@ -86,7 +87,7 @@ internal sealed class EvalCommand : Command
     public EvalCommand() : base("eval",
         "Perplexity under the pinned protocol: join texts with \"\\n\\n\", tokenize once with one BOS, non-overlapping windows, PPL = exp(mean NLL).")
     {
-        _device.AcceptOnlyFromAmong(Backend.KnownNames);
+        _device.AcceptOnlyFromAmong(Backend.DeviceChoices);
         _dtype.AcceptOnlyFromAmong("f32", "bf16");
         Options.Add(_model);
         Options.Add(_adapter);
@@ -115,7 +116,7 @@ internal sealed class EvalCommand : Command
         {
             return Evaluate(parseResult, windows, batch);
         }
-        catch (Exception e) when (e is ModelFormatException or TokenizerFileException or DataFileException or
+        catch (Exception e) when (e is ModelFormatException or TokenizerFileException or DataFileException or BackendUnavailableException or
                                         NativeException or NotSupportedException or IOException or UnauthorizedAccessException)
         {
             error.WriteLine($"eval: {e.Message.ReplaceLineEndings(" ")}");
@@ -156,7 +157,7 @@ internal sealed class EvalCommand : Command
         Fingerprint modelHash = ModelFingerprint.OfModel(checkpoint);
         Fingerprint? adapterHash = adapterDir is null ? null : ModelFingerprint.OfAdapter(adapterDir);
 
-        Backend backend = SelectBackend(parseResult.GetValue(_device));
+        Backend backend = Backend.Select(parseResult.GetValue(_device)!);
         using Context context = backend.CreateContext();
         using LlamaWeights weights = LlamaWeights.Load(context, checkpoint, bf16 ? LpDType.BF16 : LpDType.F32);
         using LoraAdapters? lora = peft is null ? null : LoraAdapters.FromPeft(context, config, peft, peft.Config);
@@ -233,17 +234,6 @@ internal sealed class EvalCommand : Command
         {
             throw new TokenizerFileException(e.FilePath, $"{e.Problem}; pass --tokenizer llama2 for the embedded LLaMA-2 tokenizer, or --tokens for pre-tokenized data", e);
         }
-    }
-
-    // The named backend, or cuda when it has a device, else cpu.
-    private static Backend SelectBackend(string? name)
-    {
-        if (name is null)
-            return Backend.TryLoad("cuda", out Backend? cuda, out _) && cuda!.DeviceCount > 0 ? cuda : Backend.Load("cpu");
-        if (!Backend.TryLoad(name, out Backend? backend, out _))
-            throw new NotSupportedException($"the {name} backend is not available (`loraprune devices --trace` shows where it looked)");
-        if (backend!.DeviceCount == 0) throw new NotSupportedException($"the {name} backend loads but reports no device");
-        return backend;
     }
 
     private static int Usage(TextWriter error, string message)

@@ -80,7 +80,7 @@ internal sealed class GenerateCommand : Command
 
     public GenerateCommand() : base("generate", "Generate text from a model (and optional LoRA adapter), streamed token by token.")
     {
-        _device.AcceptOnlyFromAmong("auto", "cpu", "cuda", "cudaemu");
+        _device.AcceptOnlyFromAmong(Backend.DeviceChoices);
         _dtype.AcceptOnlyFromAmong("f32", "bf16");
         _maxNewTokens.Validators.Add(r =>
         {
@@ -131,8 +131,16 @@ internal sealed class GenerateCommand : Command
             return ExitUsage;
         }
 
-        Backend? backend = SelectBackend(parseResult.GetValue(_device)!, error, "generate");
-        if (backend is null) return ExitFailed;
+        Backend backend;
+        try
+        {
+            backend = Backend.Select(parseResult.GetValue(_device)!);
+        }
+        catch (BackendUnavailableException e)
+        {
+            error.WriteLine($"generate: {e.Message}");
+            return ExitFailed;
+        }
         var dtype = parseResult.GetValue(_dtype) == "bf16" ? LpDType.BF16 : LpDType.F32;
         ulong seed = parseResult.GetValue(_seed) ?? (ulong)Random.Shared.NextInt64(long.MaxValue);
         var sampling = new SamplingOptions
@@ -186,29 +194,6 @@ internal sealed class GenerateCommand : Command
             error.WriteLine($"generate: {e.Message}");
             return ExitFailed;
         }
-    }
-
-    /// <summary>The backend for --device: auto takes cuda when it loads and sees a GPU, else cpu; a named
-    /// backend must load and report a device. Null (after one line on <paramref name="error"/>) otherwise.</summary>
-    internal static Backend? SelectBackend(string device, TextWriter error, string command)
-    {
-        if (device == "auto")
-        {
-            if (Backend.TryLoad("cuda", out Backend? cuda, out _) && cuda!.DeviceCount > 0) return cuda;
-            device = "cpu";
-        }
-        if (!Backend.TryLoad(device, out Backend? backend, out _))
-        {
-            BackendProbe probe = BackendProbe.Probe(device);
-            error.WriteLine($"{command}: --device {device}: {probe.Status} (run `loraprune devices --trace` to see where it looked)");
-            return null;
-        }
-        if (backend!.DeviceCount == 0)
-        {
-            error.WriteLine($"{command}: --device {device}: the backend loads but reports no device");
-            return null;
-        }
-        return backend;
     }
 
     private static LoraAdapters LoadAdapter(Context ctx, LlamaConfig config, string folder)

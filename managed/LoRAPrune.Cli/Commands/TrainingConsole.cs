@@ -1,6 +1,7 @@
-// TrainingConsole.cs — what the training commands (finetune, pretrain) share on the console: the backend
-// choice, a Spectre progress bar on a terminal or about 100 plain step lines otherwise, and SIGINT/SIGTERM
-// turned into "finish this step, write a checkpoint, exit 130".
+// TrainingConsole.cs — what the training commands (finetune, pretrain, prune) share on the console: one executor
+// (settings, backend, run, header, summary, exit codes), a Spectre progress bar on a terminal or about 100 plain
+// step lines otherwise, and SIGINT/SIGTERM turned into "finish this step, write a checkpoint, exit 130".
+using System.CommandLine;
 using System.Globalization;
 using System.Runtime.InteropServices;
 using LoRAPrune.Core.Data;
@@ -18,26 +19,79 @@ internal static class TrainingConsole
     public const int ExitUsage = 2;
     public const int ExitInterrupted = 130;
 
-    /// <summary>The backend --device names ("auto": cuda when it has a device, else cpu); null after writing why it cannot be used.</summary>
-    public static Backend? SelectBackend(string command, string choice, TextWriter error)
+    /// <summary>
+    /// Runs one training command end to end: binds its settings (a bad option exits 2 with one line), picks the
+    /// backend (unusable: exit 1), installs the SIGINT/SIGTERM handler, opens the run (bad model, data or checkpoint:
+    /// exit 1, nothing written), prints the header, runs the steps with progress, and prints one summary line.
+    /// Exit 0 when complete, 130 when interrupted (a checkpoint is written).
+    /// </summary>
+    /// <param name="bind">Reads and validates the command's settings; throws TrainingSetupException.</param>
+    /// <param name="device">The --device choice of the settings.</param>
+    /// <param name="open">Creates the run on a context of the chosen backend (whose name is passed for the settings).</param>
+    /// <param name="header">Writes the lines that describe the run before the first step.</param>
+    /// <param name="produced">What a completed run wrote, for the summary ("adapter in DIR").</param>
+    public static int Execute<TSettings, TRun>(ParseResult parseResult, string command, Func<TSettings> bind, Func<TSettings, string> device,
+        Func<TSettings, Context, string, TRun> open, Action<TextWriter, TRun> header, Func<TRun, TrainingOutcome, string> produced)
+        where TRun : TrainingRun
     {
-        if (choice == "auto")
+        TextWriter error = parseResult.InvocationConfiguration.Error;
+        TSettings settings;
+        try
         {
-            if (Backend.TryLoad("cuda", out Backend? cuda, out _) && cuda!.DeviceCount > 0) return cuda;
-            choice = "cpu";
+            settings = bind();
         }
-        if (!Backend.TryLoad(choice, out Backend? backend, out string trace))
+        catch (TrainingSetupException e)
         {
-            error.WriteLine($"{command}: --device {choice}: the backend is not available (run `loraprune devices --trace` to see why)");
-            error.WriteLine(trace);
-            return null;
+            error.WriteLine($"{command}: {e.Message}");
+            return ExitUsage;
         }
-        if (backend!.DeviceCount == 0)
+        Backend backend;
+        try
         {
-            error.WriteLine($"{command}: --device {choice}: the backend loads but reports no device");
-            return null;
+            backend = Backend.Select(device(settings));
         }
-        return backend;
+        catch (BackendUnavailableException e)
+        {
+            error.WriteLine($"{command}: {e.Message}");
+            return ExitFailed;
+        }
+
+        Terminal terminal = Terminal.For(parseResult);
+        using var stop = new CancellationTokenSource();
+        using SignalWatch signals = SignalWatch.Install(command, stop, error);
+        try
+        {
+            using Context context = backend.CreateContext();
+            using TRun run = open(settings, context, backend.Name);
+            header(terminal.Out, run);
+            if (run.StartStep > 0) terminal.Out.WriteLine($"resuming at step {run.StartStep:N0} of {run.TotalSteps:N0}");
+            foreach (string warning in run.Warnings) terminal.Out.WriteLine($"warning: {warning}");
+            terminal.Out.WriteLine($"output: {Path.GetFullPath(run.Settings.OutputFolder)}");
+            TrainingOutcome outcome = RunSteps(terminal, run.StartStep, run.TotalSteps, stop.Token, onStep => run.Run(onStep, stop.Token));
+            terminal.Out.WriteLine(Summary(command, outcome, outcome.Completed ? produced(run, outcome) : null));
+            return outcome.Completed ? 0 : ExitInterrupted;
+        }
+        catch (Exception e) when (IsRunFailure(e))
+        {
+            error.WriteLine($"{command}: {OneLine(e.Message)}");
+            return ExitFailed;
+        }
+    }
+
+    /// <summary>"steps: N x B samples (A x M) of T tokens; lr ... linear to 0, warm-up W, clip C, seed S" (plus extra).</summary>
+    public static string StepsLine(TrainerOptions o, int seq, string extra = "") =>
+        $"steps: {o.MaxSteps:N0} x {o.Batch} samples ({o.GradAccum} x {o.MicroBatch}) of {seq} tokens; " +
+        $"lr {o.LearningRate.ToString("G4", CultureInfo.InvariantCulture)} linear to 0, warm-up {o.WarmupSteps}, {extra}" +
+        $"clip {o.MaxGradNorm.ToString(CultureInfo.InvariantCulture)}, seed {o.Seed}";
+
+    /// <summary>The one line a training command ends with.</summary>
+    public static string Summary(string command, TrainingOutcome o, string? produced)
+    {
+        string loss = o.LastStep is { } last ? $"last loss {MetricsLog.Format(last.Loss)}" : "no step run";
+        string eval = o.EvalLoss is { } e ? $", eval loss {MetricsLog.Format(e)} (perplexity {MetricsLog.Format(Math.Exp(e), "F2")})" : "";
+        string speed = $"{o.TokensPerSecond.ToString("N0", CultureInfo.InvariantCulture)} tok/s";
+        string where = o.Completed ? produced ?? "done" : $"interrupted: checkpoint in {o.CheckpointPath}; continue with --resume";
+        return $"{command}: steps {o.StartStep}->{o.Step} of {o.TotalSteps}, {loss}{eval}, {speed}, {o.Seconds:F1} s; {where}";
     }
 
     /// <summary>Runs the training steps with a progress bar on a terminal, plain step lines otherwise.</summary>

@@ -1,6 +1,7 @@
 // MetricsLog.cs — metrics.jsonl of a training run: one JSON object per optimizer step (step, loss,
-// grad_norm, lr, tokens, loss_tokens, tokens_per_s, elapsed_s, and eval_loss when measured), appended
-// and flushed as each step ends. A resumed run first drops the lines after its checkpoint's step.
+// grad_norm, lr, tokens, loss_tokens, tokens_per_s, elapsed_s, eval_loss when measured, and what the command
+// adds, such as prune's sparsity and prune events), appended and flushed as each step ends. A resumed run
+// first drops the lines after its checkpoint's step.
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
@@ -61,7 +62,7 @@ public sealed class MetricsLog : IDisposable
     }
 
     /// <summary>Appends the line of one step and flushes it.</summary>
-    public void Append(StepReport report, double elapsedSeconds, double? evalLoss)
+    public void Append(StepReport report, double elapsedSeconds, double? evalLoss, JsonObject? extra = null)
     {
         var line = new JsonObject
         {
@@ -75,6 +76,7 @@ public sealed class MetricsLog : IDisposable
             ["elapsed_s"] = Math.Round(ElapsedBefore + elapsedSeconds, 3),
         };
         if (evalLoss is { } e) line["eval_loss"] = Number(e);
+        foreach ((string key, JsonNode? value) in extra ?? []) line[key] = value?.DeepClone();
         _writer.WriteLine(line.ToJsonString());
         _writer.Flush();
     }

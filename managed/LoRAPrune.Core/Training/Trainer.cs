@@ -52,6 +52,9 @@ public sealed class Trainer : IDisposable
     }
 
     public TrainerOptions Options { get; }
+
+    /// <summary>Where the samples come from.</summary>
+    public ISampleSource Data => _data;
     public LinearSchedule Schedule { get; }
 
     /// <summary>Completed optimizer steps (HF's global_step).</summary>

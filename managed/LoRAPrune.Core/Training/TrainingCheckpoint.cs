@@ -1,6 +1,7 @@
 // TrainingCheckpoint.cs — one safetensors file to continue a run exactly: trainable tensors under their
 // arena names, Adam moments under optimizer.m./optimizer.v.<name>, step, seed and data cursor as I64
-// tensors, and the run identity (JSON) in __metadata__ so a resume refuses a different run. Atomic.
+// tensors, the run identity (JSON) in __metadata__ so a resume refuses a different run, and (format 2) any
+// state a command adds under its own prefix (prune: importance EMA, kept indices). Written atomically.
 using System.Buffers.Binary;
 using LoRAPrune.Core.Data;
 using LoRAPrune.Core.IO;
@@ -17,7 +18,10 @@ public sealed class TrainingCheckpoint : IDisposable
     public const string RngTensor = "state.rng";     // I64 (1): the run seed (u64 bit pattern)
     public const string DataTensor = "state.data";   // I64 (3): data-order seed (u64 bit pattern), epoch, position
     public const string FormatKey = "loraprune.checkpoint";
-    public const string FormatVersion = "1";
+    public const string FormatVersion = "2";
+
+    /// <summary>Formats this build reads: 1 (trainer state only) and 2 (trainer state plus a command's own state).</summary>
+    public static readonly IReadOnlyList<string> ReadableVersions = ["1", "2"];
 
     private readonly SafetensorsFile _file;
 
@@ -40,7 +44,7 @@ public sealed class TrainingCheckpoint : IDisposable
 
     /// <summary>Writes the trainer's parameters, moments and state to <paramref name="path"/> atomically
     /// (the previous file stays intact until the new one is complete).</summary>
-    public static void Save(string path, Trainer trainer, IReadOnlyDictionary<string, string> metadata)
+    public static void Save(string path, Trainer trainer, IReadOnlyDictionary<string, string> metadata, Action<SafetensorsWriter>? addState = null)
     {
         var writer = new SafetensorsWriter().AddMetadata(FormatKey, FormatVersion);
         foreach (KeyValuePair<string, string> m in metadata) writer.AddMetadata(m.Key, m.Value);
@@ -54,6 +58,7 @@ public sealed class TrainingCheckpoint : IDisposable
         writer.Add(RngTensor, SafetensorsDType.I64, [1], Int64Bytes(unchecked((long)trainer.Options.Seed)));
         writer.Add(DataTensor, SafetensorsDType.I64, [3],
             Int64Bytes(unchecked((long)trainer.Cursor.Seed), trainer.Cursor.Epoch, trainer.Cursor.Position));
+        addState?.Invoke(writer);
         writer.Save(path);
     }
 
@@ -79,8 +84,8 @@ public sealed class TrainingCheckpoint : IDisposable
         {
             if (!file.Metadata.TryGetValue(FormatKey, out string? version))
                 throw new ModelFormatException(file.FileName, $"not a LoRAPrune training checkpoint (no {FormatKey} metadata)");
-            if (version != FormatVersion)
-                throw new ModelFormatException(file.FileName, $"checkpoint format {ModelFormatException.Quote(version)} is not supported (this build reads {FormatVersion})");
+            if (!ReadableVersions.Contains(version))
+                throw new ModelFormatException(file.FileName, $"checkpoint format {ModelFormatException.Quote(version)} is not supported (this build reads {string.Join(" and ", ReadableVersions)})");
             long step = ReadInt64s(file, StepTensor, 1)[0];
             long seed = ReadInt64s(file, RngTensor, 1)[0];
             long[] data = ReadInt64s(file, DataTensor, 3);
@@ -96,6 +101,47 @@ public sealed class TrainingCheckpoint : IDisposable
         }
     }
 
+    /// <summary>True when the checkpoint holds tensor <paramref name="name"/>.</summary>
+    public bool Contains(string name) => _file.TryGetTensor(name, out _);
+
+    /// <summary>A command's own I64 state tensor of exactly <paramref name="count"/> values.</summary>
+    public long[] ReadInt64s(string name, int count) => ReadInt64s(_file, name, count);
+
+    /// <summary>A command's own I32 state tensor (any 1-D length); throws naming the tensor when missing or not I32 1-D.</summary>
+    public int[] ReadInt32s(string name)
+    {
+        if (!_file.TryGetTensor(name, out TensorInfo t))
+            throw new ModelFormatException(_file.FileName, $"missing tensor {ModelFormatException.Quote(name)}");
+        if (t.DType != SafetensorsDType.I32 || t.Shape.Count != 1)
+            throw new ModelFormatException(_file.FileName, name, $"is {t.DType.HeaderName()} {TensorInfo.FormatShape(t.Shape)}, expected I32 [n]", null);
+        ReadOnlySpan<byte> bytes = _file.GetBytes(t);
+        var values = new int[t.Shape[0]];
+        for (int i = 0; i < values.Length; i++) values[i] = BinaryPrimitives.ReadInt32LittleEndian(bytes[(i * sizeof(int))..]);
+        return values;
+    }
+
+    /// <summary>A command's own F32 state tensor with exactly <paramref name="shape"/>, into <paramref name="values"/>.</summary>
+    public void ReadFloats(string name, long[] shape, Span<float> values)
+    {
+        if (!_file.TryGetTensor(name, out TensorInfo t))
+            throw new ModelFormatException(_file.FileName, $"missing tensor {ModelFormatException.Quote(name)}");
+        if (t.DType != SafetensorsDType.F32 || !t.HasShape(shape))
+            throw new ModelFormatException(_file.FileName, name, $"is {t.DType.HeaderName()} {TensorInfo.FormatShape(t.Shape)}, expected F32 {TensorInfo.FormatShape(shape)}", null);
+        _file.ReadFloats(name, values);
+    }
+
+    /// <summary>Writes I32 values as a 1-D state tensor (for <see cref="Save"/>'s addState).</summary>
+    public static void AddInt32s(SafetensorsWriter writer, string name, IReadOnlyList<int> values)
+    {
+        var bytes = new byte[values.Count * sizeof(int)];
+        for (int i = 0; i < values.Count; i++) BinaryPrimitives.WriteInt32LittleEndian(bytes.AsSpan(i * sizeof(int)), values[i]);
+        writer.Add(name, SafetensorsDType.I32, [values.Count], bytes);
+    }
+
+    /// <summary>Writes I64 values as a 1-D state tensor (for <see cref="Save"/>'s addState).</summary>
+    public static void AddInt64s(SafetensorsWriter writer, string name, params long[] values) =>
+        writer.Add(name, SafetensorsDType.I64, [values.Length], Int64Bytes(values));
+
     private static long[] ReadInt64s(SafetensorsFile file, string name, int count)
     {
         TensorInfo t = file.GetTensor(name);
@@ -108,8 +154,9 @@ public sealed class TrainingCheckpoint : IDisposable
     }
 
     /// <summary>Uploads parameters and moments into the trainer's arenas and moves it to the saved step and
-    /// data position. Every tensor must match the trainer's layout exactly; nothing extra may be present.</summary>
-    public void Restore(Trainer trainer)
+    /// data position. Every tensor must match the trainer's layout exactly; nothing extra may be present except
+    /// tensors under <paramref name="statePrefix"/>, which the calling command restores itself.</summary>
+    public void Restore(Trainer trainer, string? statePrefix = null)
     {
         if (Seed != trainer.Options.Seed)
             throw new ModelFormatException(_file.FileName, RngTensor, $"the checkpoint's run seed is {Seed}, this run's is {trainer.Options.Seed}", null);
@@ -126,7 +173,7 @@ public sealed class TrainingCheckpoint : IDisposable
         }
         foreach (TensorInfo t in _file.Tensors)
         {
-            if (!expected.Contains(t.Name))
+            if (!expected.Contains(t.Name) && !(statePrefix is not null && t.Name.StartsWith(statePrefix, StringComparison.Ordinal)))
                 throw new ModelFormatException(_file.FileName, t.Name, "is not part of this run's parameters (different LoRA targets, rank or model?)", null);
         }
         foreach ((TensorArena arena, float[] values) in uploads) arena.Upload(values);

@@ -1,6 +1,6 @@
 // CheckpointResumeTests.cs — fine-tuning checkpoints on the cpu backend: the file holds the documented
 // tensors and run identity, a resume refuses other settings or data, and stop + resume (also from an
-// older checkpoint into another folder) ends bit-identical to an uninterrupted run.
+// older checkpoint copied into another folder) ends bit-identical to an uninterrupted run.
 using System.Text.Json.Nodes;
 using LoRAPrune.Core.IO;
 using LoRAPrune.Core.Model;
@@ -25,15 +25,21 @@ public sealed class CheckpointResumeTests : IDisposable
 
     public void Dispose() => _folder.Dispose();
 
-    private FinetuneSettings Settings(string output, bool resume = false, string? resumeFolder = null) => new()
+    private FinetuneSettings Settings(string output, bool resume = false) => new()
     {
-        ModelFolder = _folder.Sub("model"), OutputFolder = _folder.Sub(output), DataFiles = ["memory"],
-        Steps = Steps, Batch = 4, MicroBatch = 2, Seq = Seq, LearningRate = 5e-3, WarmupSteps = 2, SaveEvery = 5,
-        Lora = new LoraOptions { Rank = 2, Alpha = 4, Dropout = 0.1, Targets = [LlamaLinear.QProj, LlamaLinear.VProj, LlamaLinear.DownProj] },
-        Seed = 1234, Resume = resume, ResumeFolder = resumeFolder,
+        Run = new RunSettings
+        {
+            OutputFolder = _folder.Sub(output), Data = new DataSpec(DataSpec.Tokens, ["memory"]),
+            Steps = Steps, Batch = 4, MicroBatch = 2, Seq = Seq, LearningRate = 5e-3, WarmupSteps = 2, SaveEvery = 5, Seed = 1234, Resume = resume,
+        },
+        Model = new LoraModelSettings
+        {
+            ModelFolder = _folder.Sub("model"),
+            Lora = new LoraOptions { Rank = 2, Alpha = 4, Dropout = 0.1, Targets = [LlamaLinear.QProj, LlamaLinear.VProj, LlamaLinear.DownProj] },
+        },
     };
 
-    private FinetuneOutcome Run(FinetuneSettings settings, long stopAfter = long.MaxValue)
+    private TrainingOutcome Run(FinetuneSettings settings, long stopAfter = long.MaxValue)
     {
         using Context ctx = TestBackends.Get("cpu").CreateContext();
         using var run = new FinetuneRun(ctx, settings, _train, null);
@@ -56,16 +62,16 @@ public sealed class CheckpointResumeTests : IDisposable
     [Fact]
     public void Stop_and_resume_ends_bit_identical_to_an_uninterrupted_run()
     {
-        FinetuneOutcome whole = Run(Settings("whole"));
+        TrainingOutcome whole = Run(Settings("whole"));
         Assert.True(whole.Completed);
 
-        FinetuneOutcome first = Run(Settings("split"), stopAfter: 7);
+        TrainingOutcome first = Run(Settings("split"), stopAfter: 7);
         Assert.False(first.Completed);
         Assert.Equal(7, first.Step);
         Assert.False(Directory.Exists(Path.Combine(_folder.Sub("split"), FinetuneRun.AdapterFolderName)));
         using (TrainingCheckpoint saved = TrainingCheckpoint.Open(first.CheckpointPath)) Assert.Equal(7, saved.Step);
 
-        FinetuneOutcome second = Run(Settings("split", resume: true));
+        TrainingOutcome second = Run(Settings("split", resume: true));
         Assert.True(second.Completed);
         Assert.Equal(7, second.StartStep);
         Assert.Equal(AdapterBytes(_folder.Sub("whole")), AdapterBytes(_folder.Sub("split")));
@@ -86,23 +92,23 @@ public sealed class CheckpointResumeTests : IDisposable
         {
             run.Run((report, _) =>
             {
-                if (report.Step == 6) File.Copy(Path.Combine(split.OutputFolder, TrainingCheckpoint.FileName), Path.Combine(periodic, TrainingCheckpoint.FileName));
+                if (report.Step == 6) File.Copy(Path.Combine(split.Run.OutputFolder, TrainingCheckpoint.FileName), Path.Combine(periodic, TrainingCheckpoint.FileName));
                 if (report.Step == 7) stop.Cancel();
             }, stop.Token);
         }
         using (TrainingCheckpoint saved = TrainingCheckpoint.Open(Path.Combine(periodic, TrainingCheckpoint.FileName))) Assert.Equal(5, saved.Step);
 
-        FinetuneOutcome resumed = Run(Settings("resumed", resume: true, resumeFolder: periodic));
+        TrainingOutcome resumed = Run(Settings("periodic", resume: true));
         Assert.True(resumed.Completed);
         Assert.Equal(5, resumed.StartStep);
-        Assert.Equal(AdapterBytes(_folder.Sub("whole")), AdapterBytes(_folder.Sub("resumed")));
-        Assert.Equal(StepLines(_folder.Sub("whole")).Skip(5), StepLines(_folder.Sub("resumed")));
+        Assert.Equal(AdapterBytes(_folder.Sub("whole")), AdapterBytes(periodic));
+        Assert.Equal(StepLines(_folder.Sub("whole")).Skip(5), StepLines(periodic));
     }
 
     [Fact]
     public void Checkpoint_holds_the_documented_tensors_and_the_run_identity()
     {
-        FinetuneOutcome outcome = Run(Settings("whole"), stopAfter: 3);
+        TrainingOutcome outcome = Run(Settings("whole"), stopAfter: 3);
         using SafetensorsFile file = SafetensorsFile.Open(outcome.CheckpointPath);
         var names = file.Tensors.Select(t => t.Name).ToHashSet();
         LlamaLinear[] targets = [LlamaLinear.QProj, LlamaLinear.VProj, LlamaLinear.DownProj];
@@ -128,20 +134,22 @@ public sealed class CheckpointResumeTests : IDisposable
         Assert.Equal(1234UL, checkpoint.DataSeed);
         Assert.Equal(1, checkpoint.Epoch);      // 12 samples of 10 drawn: second epoch, position 2
         Assert.Equal(2, checkpoint.Position);
-        JsonObject run = JsonNode.Parse(checkpoint.Metadata[FinetuneRun.RunMetadataKey])!.AsObject();
-        Assert.Equal(FinetuneSettings.ConfigHash(TrainingFixtures.Tiny), (string?)run["model_config_sha256"]);
+        JsonObject run = JsonNode.Parse(checkpoint.Metadata[TrainingRun.RunMetadataKey])!.AsObject();
+        Assert.Equal("finetune", (string?)run["kind"]);
+        Assert.Equal(LoraModelSettings.ConfigHash(TrainingFixtures.Tiny), (string?)run["model_config_sha256"]);
         Assert.Equal(Steps, (long)run["steps"]!);
         Assert.Equal("[\"q_proj\",\"v_proj\",\"down_proj\"]", run["lora_targets"]!.ToJsonString());
-        Assert.Equal("cpu", (string?)JsonNode.Parse(checkpoint.Metadata[FinetuneRun.SessionMetadataKey])!["device"]);
+        Assert.Equal("cpu", (string?)JsonNode.Parse(checkpoint.Metadata[TrainingRun.SessionMetadataKey])!["device"]);
     }
 
     [Fact]
     public void Resume_refuses_different_settings_and_leaves_the_checkpoint_alone()
     {
-        FinetuneOutcome first = Run(Settings("split"), stopAfter: 4);
+        TrainingOutcome first = Run(Settings("split"), stopAfter: 4);
         byte[] before = File.ReadAllBytes(first.CheckpointPath);
         using Context ctx = TestBackends.Get("cpu").CreateContext();
-        var changed = Settings("split", resume: true) with { LearningRate = 1e-3 };
+        FinetuneSettings resume = Settings("split", resume: true);
+        var changed = resume with { Run = resume.Run with { LearningRate = 1e-3 } };
         var e = Assert.Throws<TrainingSetupException>(() => new FinetuneRun(ctx, changed, _train, null));
         Assert.Contains("lr = 0.005", e.Message);
         Assert.Contains("lr = 0.001", e.Message);

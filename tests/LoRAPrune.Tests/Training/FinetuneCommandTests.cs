@@ -96,8 +96,12 @@ public sealed partial class FinetuneCommandTests(ITestOutputHelper output) : IDi
             using var ctx = Conformance.TestBackends.Get("cpu").CreateContext();
             var settings = new FinetuneSettings
             {
-                ModelFolder = _folder.Sub("model"), OutputFolder = outFolder, DataFiles = [_folder.Sub("train.u32")],
-                Steps = 20, Batch = 4, MicroBatch = 2, Seq = 16, Lora = new() { Rank = 2, Alpha = 4 }, LearningRate = 0.01, SaveEvery = 2,
+                Run = new RunSettings
+                {
+                    OutputFolder = outFolder, Data = new DataSpec(DataSpec.Tokens, [_folder.Sub("train.u32")]),
+                    Steps = 20, Batch = 4, MicroBatch = 2, Seq = 16, LearningRate = 0.01, SaveEvery = 2,
+                },
+                Model = new LoraModelSettings { ModelFolder = _folder.Sub("model"), Lora = new() { Rank = 2, Alpha = 4 } },
             };
             var data = Core.Data.TokenFile.Load(_folder.Sub("train.u32"), TrainingFixtures.Tiny.VocabSize, 16);
             using var run = new FinetuneRun(ctx, settings, data, null);
@@ -118,11 +122,33 @@ public sealed partial class FinetuneCommandTests(ITestOutputHelper output) : IDi
     }
 
     [Fact]
+    public void A_split_name_is_training_data_as_in_pretrain()
+    {
+        // A corpus cache holding one split (what `loraprune data fetch` leaves), and a model with LLaMA-2's vocabulary.
+        string cache = _folder.Sub("cache");
+        Directory.CreateDirectory(Path.Combine(cache, "splits"));
+        File.WriteAllText(Path.Combine(cache, "manifest.json"), "{}");
+        File.WriteAllText(Path.Combine(cache, "splits", "sotu-train.txt"), string.Concat(Enumerable.Repeat("We the people of the United States. ", 40)));
+        TrainingFixtures.WriteModel(_folder.Sub("model32k"), TrainingFixtures.Tiny with { VocabSize = 32000 });
+        string outFolder = _folder.Sub("out");
+        (int exit, string text) = Cli(["finetune", "--model", _folder.Sub("model32k"), "--data", "sotu:train", "--cache", cache, "--device", "cpu",
+            "--steps", "2", "--batch", "2", "--micro-batch", "2", "--seq", "16", "--out", outFolder]);
+        output.WriteLine(text);
+        Assert.Equal(0, exit);
+        Assert.Contains($"data: {Path.Combine(cache, "splits", "sotu-train.txt")}", text);
+        Assert.True(File.Exists(Path.Combine(outFolder, FinetuneRun.AdapterFolderName, PeftAdapter.WeightsFileName)));
+        (exit, text) = Cli(["finetune", "--model", _folder.Sub("model32k"), "--data", "sotu:nope", "--cache", cache, "--device", "cpu", "--out", _folder.Sub("out2")]);
+        Assert.Equal(1, exit);
+        Assert.Contains("sotu:nope: unknown split", text);
+        Assert.False(Directory.Exists(_folder.Sub("out2")));
+    }
+
+    [Fact]
     public void Bad_arguments_exit_2_with_one_line()
     {
         (int exit, string text) = Cli([.. TinyRunArgs(), "--data", _folder.Sub("x.txt"), "--out", _folder.Sub("out")]);
         Assert.Equal(2, exit);
-        Assert.Equal("finetune: give exactly one of --data FILE..., --tokens FILE or --alpaca FILE", text.Trim());
+        Assert.Equal("finetune: give exactly one of --data FILE|SPLIT..., --tokens FILE or --alpaca FILE", text.Trim());
         (exit, text) = Cli([.. With(With(TinyRunArgs(), "--batch", "6"), "--micro-batch", "4"), "--out", _folder.Sub("out")]);
         Assert.Equal(2, exit);
         Assert.Contains("--batch 6 must be a positive multiple of --micro-batch 4", text);

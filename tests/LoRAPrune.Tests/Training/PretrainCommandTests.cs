@@ -106,14 +106,18 @@ public sealed class PretrainCommandTests(ITestOutputHelper output) : IDisposable
         // A first session with the settings the command line gives, stopped after step 6 as Ctrl-C would stop it.
         var settings = new PretrainSettings
         {
-            ConfigFile = ConfigFile(), OutputFolder = _folder.Sub("resumed"), DataKind = "tokens", Data = [TokenFile()], Steps = Steps,
-            Batch = 4, MicroBatch = 2, Seq = Seq, LearningRate = 0.01, SaveEvery = 4, Seed = 3, CommandLine = "first session",
+            ConfigFile = ConfigFile(),
+            Run = new RunSettings
+            {
+                OutputFolder = _folder.Sub("resumed"), Data = new DataSpec(DataSpec.Tokens, [TokenFile()]), Steps = Steps,
+                Batch = 4, MicroBatch = 2, Seq = Seq, LearningRate = 0.01, SaveEvery = 4, Seed = 3, CommandLine = "first session",
+            },
         };
         using (var stop = new CancellationTokenSource())
         using (var ctx = Conformance.TestBackends.Get("cpu").CreateContext())
         {
             LlamaConfig config = settings.LoadConfig();
-            using var run = new PretrainRun(ctx, settings, config, PretrainData.Open(settings, config));
+            using var run = new PretrainRun(ctx, settings, config, TrainingData.Open(settings.Run, null, config), null);
             Assert.False(run.Run((r, _) => { if (r.Step == 6) stop.Cancel(); }, stop.Token).Completed);
         }
         (exit, text) = Cli([.. RunArgs("resumed", Steps), "--resume"]);

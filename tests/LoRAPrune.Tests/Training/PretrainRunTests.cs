@@ -29,15 +29,20 @@ public sealed class PretrainRunTests(ITestOutputHelper output) : IDisposable
         if (!File.Exists(tokens)) TrainingFixtures.WriteTokens(tokens, TrainingFixtures.Pattern(48 * Seq + 1, TrainingFixtures.Tiny.VocabSize));
         return new PretrainSettings
         {
-            ConfigFile = configFile, OutputFolder = _folder.Sub(outName), DataKind = "tokens", Data = [tokens], Steps = steps,
-            Batch = 4, MicroBatch = 2, Seq = Seq, LearningRate = 1e-2, WarmupSteps = 2, SaveEvery = 4, Seed = 5,
+            ConfigFile = configFile,
+            Run = new RunSettings
+            {
+                OutputFolder = _folder.Sub(outName), Data = new DataSpec(DataSpec.Tokens, [tokens]), Steps = steps,
+                Batch = 4, MicroBatch = 2, Seq = Seq, LearningRate = 1e-2, WarmupSteps = 2, SaveEvery = 4, Seed = 5,
+            },
         };
     }
 
     private static PretrainRun Open(Context ctx, PretrainSettings settings)
     {
         LlamaConfig config = settings.LoadConfig();
-        return new PretrainRun(ctx, settings, config, PretrainData.Open(settings, config));
+        ModelTokenizer? tokenizer = ModelTokenizer.Resolve(settings.Tokenizer, settings.InitModel, config, settings.Run.Data.NeedsTokenizer);
+        return new PretrainRun(ctx, settings, config, TrainingData.Open(settings.Run, tokenizer?.Tokenizer, config), tokenizer);
     }
 
     [Fact]
@@ -46,7 +51,7 @@ public sealed class PretrainRunTests(ITestOutputHelper output) : IDisposable
         using Context ctx = TestBackends.Get("cpu").CreateContext();
         using PretrainRun run = Open(ctx, Settings("out", steps: 40));
         var losses = new List<double>();
-        PretrainOutcome outcome = run.Run((r, _) => losses.Add(r.Loss), CancellationToken.None);
+        TrainingOutcome outcome = run.Run((r, _) => losses.Add(r.Loss), CancellationToken.None);
         output.WriteLine($"loss {losses[0]:F4} -> {losses[^1]:F4} (ln V = {Math.Log(TrainingFixtures.Tiny.VocabSize):F4})");
         Assert.True(outcome.Completed);
         Assert.Equal(40, losses.Count);
@@ -154,20 +159,20 @@ public sealed class PretrainRunTests(ITestOutputHelper output) : IDisposable
         using (var stop = new CancellationTokenSource())
         using (PretrainRun run = Open(ctx, stopped))
         {
-            PretrainOutcome first = run.Run((r, _) => { if (r.Step == 5) stop.Cancel(); }, stop.Token);
+            TrainingOutcome first = run.Run((r, _) => { if (r.Step == 5) stop.Cancel(); }, stop.Token);
             Assert.False(first.Completed);
             Assert.Equal(5, first.Step);
             Assert.False(Directory.Exists(run.ModelFolder));
         }
-        using (PretrainRun run = Open(ctx, stopped with { Resume = true }))
+        using (PretrainRun run = Open(ctx, stopped with { Run = stopped.Run with { Resume = true } }))
         {
             Assert.Equal(5, run.StartStep);
             Assert.True(run.Run(null, CancellationToken.None).Completed);
             Assert.Equal(expected, Final(run));
         }
-        Assert.Equal(File.ReadAllBytes(Path.Combine(whole.OutputFolder, PretrainRun.ModelFolderName, "model.safetensors")),
-                     File.ReadAllBytes(Path.Combine(stopped.OutputFolder, PretrainRun.ModelFolderName, "model.safetensors")));
-        Assert.Equal(Steps, File.ReadAllLines(Path.Combine(stopped.OutputFolder, MetricsLog.FileName)).Length);
+        Assert.Equal(File.ReadAllBytes(Path.Combine(whole.Run.OutputFolder, PretrainRun.ModelFolderName, "model.safetensors")),
+                     File.ReadAllBytes(Path.Combine(stopped.Run.OutputFolder, PretrainRun.ModelFolderName, "model.safetensors")));
+        Assert.Equal(Steps, File.ReadAllLines(Path.Combine(stopped.Run.OutputFolder, MetricsLog.FileName)).Length);
 
         using (PretrainRun run = Open(ctx, Settings("recompute", Steps) with { Recompute = true }))
         {
@@ -184,7 +189,7 @@ public sealed class PretrainRunTests(ITestOutputHelper output) : IDisposable
         using (var stop = new CancellationTokenSource())
         using (PretrainRun run = Open(ctx, settings))
             Assert.False(run.Run((r, _) => { if (r.Step == 2) stop.Cancel(); }, stop.Token).Completed);
-        var e = Assert.Throws<TrainingSetupException>(() => Open(ctx, settings with { Resume = true, WeightDecay = 0.01 }));
+        var e = Assert.Throws<TrainingSetupException>(() => Open(ctx, settings with { Run = settings.Run with { Resume = true }, WeightDecay = 0.01 }));
         output.WriteLine(e.Message);
         Assert.Contains("weight_decay = 0.1, this run has weight_decay = 0.01", e.Message);
         e = Assert.Throws<TrainingSetupException>(() => Open(ctx, settings));
@@ -198,10 +203,11 @@ public sealed class PretrainRunTests(ITestOutputHelper output) : IDisposable
         string text = _folder.Sub("train.txt");
         File.WriteAllText(text, string.Concat(Enumerable.Repeat("The quick brown fox jumps over the lazy dog. Ünïcödé — 日本語!\n", 20)));
         LlamaConfig config = TrainingFixtures.Tiny with { VocabSize = 32000 };
-        PretrainSettings settings = Settings("text", steps: 2, config) with { DataKind = "text", Data = [text], Tokenizer = PretrainTokenizer.Llama2 };
+        PretrainSettings text2 = Settings("text", steps: 2, config);
+        PretrainSettings settings = text2 with { Run = text2.Run with { Data = new DataSpec(DataSpec.Text, [text]) }, Tokenizer = ModelTokenizer.Llama2 };
         using (PretrainRun run = Open(ctx, settings)) Assert.True(run.Run(null, CancellationToken.None).Completed);
 
-        string model = Path.Combine(settings.OutputFolder, PretrainRun.ModelFolderName);
+        string model = Path.Combine(settings.Run.OutputFolder, PretrainRun.ModelFolderName);
         Assert.True(File.Exists(Path.Combine(model, "tokenizer.model")));
         ITokenizer saved = TokenizerLoader.Load(model);
         ITokenizer embedded = TokenizerLoader.LoadLlama2Default();
@@ -218,10 +224,10 @@ public sealed class PretrainRunTests(ITestOutputHelper output) : IDisposable
     [Fact]
     public void A_tokenizer_with_more_ids_than_the_vocabulary_is_refused()
     {
-        PretrainSettings settings = Settings("out", steps: 2) with { DataKind = "text", Data = [_folder.Sub("any.txt")], Tokenizer = PretrainTokenizer.Llama2 };
-        var e = Assert.Throws<TrainingSetupException>(() => PretrainData.Open(settings, settings.LoadConfig()));
+        LlamaConfig config = Settings("out", steps: 2).LoadConfig();
+        var e = Assert.Throws<TrainingSetupException>(() => ModelTokenizer.Resolve(ModelTokenizer.Llama2, null, config, required: true));
         Assert.Equal($"--tokenizer: the tokenizer ({TokenizerLoader.LoadLlama2Default().Name}) has 32000 ids but the config's vocab_size is 50", e.Message);
-        e = Assert.Throws<TrainingSetupException>(() => PretrainData.Open(settings with { Tokenizer = null }, settings.LoadConfig()));
+        e = Assert.Throws<TrainingSetupException>(() => ModelTokenizer.Resolve(null, null, config, required: true));
         Assert.StartsWith("--tokenizer: the text data needs a tokenizer and vocab_size 50 is not LLaMA-2's 32000", e.Message);
     }
 }

@@ -170,21 +170,24 @@ public sealed class TrainerTests(ITestOutputHelper output)
         var eval = new TrainingFixtures.MemoryBlocks(TrainingFixtures.Pattern(8 * 16 + 1, vocab, phase: 5), 16, "pattern, other phase");
         var settings = new FinetuneSettings
         {
-            ModelFolder = folder.Sub("model"), OutputFolder = folder.Sub("out"), DataFiles = ["pattern"],
-            Steps = 100, Batch = 4, MicroBatch = 2, Seq = 16, LearningRate = 1e-2, SaveEvery = 0, EvalEvery = 20,
-            Lora = new LoraOptions { Rank = 4, Alpha = 8, Dropout = 0.05 },
+            Run = new RunSettings
+            {
+                OutputFolder = folder.Sub("out"), Data = new DataSpec(DataSpec.Tokens, ["pattern"]),
+                Steps = 100, Batch = 4, MicroBatch = 2, Seq = 16, LearningRate = 1e-2, SaveEvery = 0, EvalEvery = 20,
+            },
+            Model = new LoraModelSettings { ModelFolder = folder.Sub("model"), Lora = new LoraOptions { Rank = 4, Alpha = 8, Dropout = 0.05 } },
         };
         using Context ctx = TestBackends.Get("cpu").CreateContext();
         using var run = new FinetuneRun(ctx, settings, train, eval);
         double before = run.MeasureEval();
         var losses = new List<double>();
-        FinetuneOutcome outcome = run.Run((r, _) => losses.Add(r.Loss), CancellationToken.None);
+        TrainingOutcome outcome = run.Run((r, _) => losses.Add(r.Loss), CancellationToken.None);
         double after = outcome.EvalLoss!.Value;
         output.WriteLine($"held-out loss {before:F4} -> {after:F4}; train loss {losses[0]:F4} -> {losses[^1]:F4}");
         Assert.True(outcome.Completed);
         Assert.Equal(100, losses.Count);
         Assert.True(after < 0.5 * before, $"held-out loss only went from {before:F4} to {after:F4}");
-        Assert.True(File.Exists(Path.Combine(outcome.AdapterFolder!, "adapter_model.safetensors")));
-        Assert.Equal(100, File.ReadAllLines(Path.Combine(settings.OutputFolder, MetricsLog.FileName)).Length);
+        Assert.True(File.Exists(Path.Combine(outcome.OutputPath!, "adapter_model.safetensors")));
+        Assert.Equal(100, File.ReadAllLines(Path.Combine(settings.Run.OutputFolder, MetricsLog.FileName)).Length);
     }
 }

@@ -1,12 +1,12 @@
-// PretrainTokenizer.cs — the tokenizer of a pretraining run: chosen by --tokenizer (the embedded LLaMA-2
-// one, a model folder or a tokenizer file) or taken from --init-model, checked against the config's
-// vocabulary, and written into the final model folder so that folder is self-contained.
+// ModelTokenizer.cs — the tokenizer of a run and how it travels with the model the run writes: a model
+// folder's own files, a tokenizer file (--tokenizer), or the embedded LLaMA-2 vocabulary; checked against the
+// config's vocabulary and written into the output model folder so that folder is self-contained.
 using LoRAPrune.Core.IO;
 using LoRAPrune.Core.Text;
 
 namespace LoRAPrune.Core.Training;
 
-public sealed class PretrainTokenizer
+public sealed class ModelTokenizer
 {
     /// <summary>The --tokenizer value that names the embedded LLaMA-2 tokenizer.</summary>
     public const string Llama2 = "llama2";
@@ -17,7 +17,7 @@ public sealed class PretrainTokenizer
     private readonly string? _folder; // a model folder to copy FolderFiles from
     private readonly string? _file;   // one tokenizer file to copy
 
-    private PretrainTokenizer(ITokenizer tokenizer, string source, string? folder, string? file)
+    private ModelTokenizer(ITokenizer tokenizer, string source, string? folder, string? file)
     {
         Tokenizer = tokenizer;
         Source = source;
@@ -34,9 +34,9 @@ public sealed class PretrainTokenizer
     /// <paramref name="initModel"/>; else, when <paramref name="required"/> (text data), the embedded LLaMA-2 one for
     /// a 32,000-id vocabulary. Null when none is named or needed. Throws <see cref="TrainingSetupException"/> when
     /// the text data has no tokenizer or the tokenizer has more ids than the config's vocabulary.</summary>
-    public static PretrainTokenizer? Resolve(string? choice, string? initModel, LlamaConfig config, bool required)
+    public static ModelTokenizer? Resolve(string? choice, string? initModel, LlamaConfig config, bool required)
     {
-        PretrainTokenizer? chosen = choice is not null ? FromChoice(choice)
+        ModelTokenizer? chosen = choice is not null ? FromChoice(choice)
             : initModel is not null && FolderFiles.Take(2).Any(f => File.Exists(Path.Combine(initModel, f))) ? FromFolder(initModel)
             : required && config.VocabSize == 32000 ? FromChoice(Llama2)
             : null;
@@ -52,15 +52,34 @@ public sealed class PretrainTokenizer
         return chosen;
     }
 
-    private static PretrainTokenizer FromChoice(string choice)
+    /// <summary>The tokenizer of the model folder <paramref name="modelFolder"/> (fine-tuning, pruning): its own
+    /// tokenizer.json / tokenizer.model, else the embedded LLaMA-2 one when the model has LLaMA-2's 32,000 ids.
+    /// Null when neither applies and <paramref name="required"/> is false; otherwise an error naming --model.</summary>
+    public static ModelTokenizer? ForModel(string modelFolder, LlamaConfig config, bool required)
     {
-        if (choice == Llama2) return new PretrainTokenizer(TokenizerLoader.LoadLlama2Default(), Llama2, null, null);
+        ModelTokenizer? found = FolderFiles.Take(2).Any(f => File.Exists(Path.Combine(modelFolder, f))) ? FromFolder(modelFolder)
+            : config.VocabSize == 32000 ? FromChoice(Llama2)
+            : null;
+        if (found is null)
+        {
+            if (!required) return null;
+            throw new TrainingSetupException(
+                $"--model: {modelFolder} has no tokenizer.json or tokenizer.model to tokenize the data with (vocab_size {config.VocabSize}); give pre-tokenized ids with --tokens");
+        }
+        if (found.Tokenizer.VocabSize > config.VocabSize)
+            throw new TrainingSetupException($"--model: the tokenizer ({found.Tokenizer.Name}) has {found.Tokenizer.VocabSize} ids but the model's vocab_size is {config.VocabSize}");
+        return found;
+    }
+
+    private static ModelTokenizer FromChoice(string choice)
+    {
+        if (choice == Llama2) return new ModelTokenizer(TokenizerLoader.LoadLlama2Default(), Llama2, null, null);
         if (Directory.Exists(choice)) return FromFolder(choice);
-        if (File.Exists(choice)) return new PretrainTokenizer(TokenizerLoader.LoadFile(choice), Path.GetFullPath(choice), null, choice);
+        if (File.Exists(choice)) return new ModelTokenizer(TokenizerLoader.LoadFile(choice), Path.GetFullPath(choice), null, choice);
         throw new TrainingSetupException($"--tokenizer: '{choice}' is neither '{Llama2}' nor an existing model folder or tokenizer file");
     }
 
-    private static PretrainTokenizer FromFolder(string folder) =>
+    private static ModelTokenizer FromFolder(string folder) =>
         new(TokenizerLoader.Load(folder), Path.GetFullPath(folder), folder, null);
 
     /// <summary>Writes the tokenizer into <paramref name="modelFolder"/> so that TokenizerLoader.Load reads it back:
