@@ -14,6 +14,7 @@ public static class LoRAPruneCommand
     public static RootCommand Create()
     {
         var root = new RootCommand(Description);
+        root.Subcommands.Add(new PruneCommand());
         foreach (VersionOption version in root.Options.OfType<VersionOption>()) version.Action = new VersionAction();
         root.Subcommands.Add(new DevicesCommand());
         root.Subcommands.Add(new BenchCommand());

@@ -67,7 +67,11 @@ internal static class TrainingConsole
             if (run.StartStep > 0) terminal.Out.WriteLine($"resuming at step {run.StartStep:N0} of {run.TotalSteps:N0}");
             foreach (string warning in run.Warnings) terminal.Out.WriteLine($"warning: {warning}");
             terminal.Out.WriteLine($"output: {Path.GetFullPath(run.Settings.OutputFolder)}");
-            TrainingOutcome outcome = RunSteps(terminal, run.StartStep, run.TotalSteps, stop.Token, onStep => run.Run(onStep, stop.Token));
+            TrainingOutcome outcome = RunSteps(terminal, run.StartStep, run.TotalSteps, stop.Token, (onStep, onStage) =>
+            {
+                run.StageProgress = onStage;
+                return run.Run(onStep, stop.Token);
+            });
             terminal.Out.WriteLine(Summary(command, outcome, outcome.Completed ? produced(run, outcome) : null));
             return outcome.Completed ? 0 : ExitInterrupted;
         }
@@ -95,7 +99,9 @@ internal static class TrainingConsole
     }
 
     /// <summary>Runs the training steps with a progress bar on a terminal, plain step lines otherwise.</summary>
-    public static T RunSteps<T>(Terminal terminal, long startStep, long totalSteps, CancellationToken stop, Func<Action<StepReport, double?>, T> run) =>
+    /// <summary>Runs <paramref name="run"/>, which gets a per-step callback and a stage callback (the work after the
+    /// last step: "stage name", fraction done), with a progress bar on a terminal and plain lines otherwise.</summary>
+    public static T RunSteps<T>(Terminal terminal, long startStep, long totalSteps, CancellationToken stop, Func<Action<StepReport, double?>, Action<string, double>, T> run) =>
         terminal.Rich is not null
             ? RunWithProgressBar(terminal.Rich, startStep, totalSteps, run)
             : RunWithLines(terminal.Out, totalSteps, stop, run);
@@ -107,7 +113,7 @@ internal static class TrainingConsole
             or IOException or UnauthorizedAccessException or InvalidDataException or NotSupportedException;
 
     /// <summary>Runs <paramref name="run"/> (given the per-step callback) under a Spectre progress bar.</summary>
-    public static T RunWithProgressBar<T>(IAnsiConsole console, long startStep, long totalSteps, Func<Action<StepReport, double?>, T> run)
+    public static T RunWithProgressBar<T>(IAnsiConsole console, long startStep, long totalSteps, Func<Action<StepReport, double?>, Action<string, double>, T> run)
     {
         T? outcome = default;
         console.Progress()
@@ -118,6 +124,8 @@ internal static class TrainingConsole
                 ProgressTask task = ctx.AddTask(Markup.Escape($"step {startStep}/{totalSteps}"), maxValue: totalSteps);
                 task.Value = startStep;
                 double? lastEval = null;
+                ProgressTask? stageTask = null;
+                string? stageName = null;
                 outcome = run((report, eval) =>
                 {
                     lastEval = eval ?? lastEval;
@@ -126,17 +134,28 @@ internal static class TrainingConsole
                         $"{report.Step}/{totalSteps} loss {MetricsLog.Format(report.Loss, "F3")} " +
                         (lastEval is { } e ? $"eval {MetricsLog.Format(e, "F3")} " : "") +
                         $"{report.TokensPerSecond.ToString("N0", CultureInfo.InvariantCulture)} tok/s");
+                }, (stage, fraction) =>
+                {
+                    if (stage != stageName)
+                    {
+                        if (stageTask is not null) stageTask.Value = stageTask.MaxValue;
+                        stageTask = ctx.AddTask(Markup.Escape(stage), maxValue: 1.0);
+                        stageName = stage;
+                    }
+                    stageTask!.Value = Math.Clamp(fraction, 0, 1);
                 });
             });
         return outcome!;
     }
 
     /// <summary>Runs <paramref name="run"/> writing a plain line about every 1% of the steps, at evaluations and on a stop.</summary>
-    public static T RunWithLines<T>(TextWriter output, long totalSteps, CancellationToken stop, Func<Action<StepReport, double?>, T> run)
+    public static T RunWithLines<T>(TextWriter output, long totalSteps, CancellationToken stop, Func<Action<StepReport, double?>, Action<string, double>, T> run)
     {
         long every = Math.Max(1, (totalSteps + 99) / 100);
         double seconds = 0;
         long done = 0;
+        string? stageName = null;
+        int stageQuarter = -1;
         return run((report, eval) =>
         {
             seconds += report.Seconds;
@@ -144,6 +163,16 @@ internal static class TrainingConsole
             if (report.Step % every != 0 && report.Step != totalSteps && eval is null && !stop.IsCancellationRequested) return;
             TimeSpan eta = TimeSpan.FromSeconds(seconds / done * (totalSteps - report.Step));
             output.WriteLine($"{StepLine(report, totalSteps, eval)}  eta {eta:hh\\:mm\\:ss}");
+            output.Flush();
+        }, (stage, fraction) =>
+        {
+            // One line when a stage starts and at every quarter of it.
+            int quarter = (int)Math.Floor(Math.Clamp(fraction, 0, 1) * 4);
+            if (stage == stageName && quarter == stageQuarter) return;
+            if (stage != stageName) quarter = Math.Min(quarter, 0);
+            stageName = stage;
+            stageQuarter = quarter;
+            output.WriteLine($"{stage}: {quarter * 25}%");
             output.Flush();
         });
     }

@@ -170,7 +170,8 @@ public sealed class SafetensorsWriter
         return bytes;
     }
 
-    private static void WriteFloats(Stream stream, ReadOnlySpan<float> values, SafetensorsDType dtype)
+    /// <summary>Writes float32 values stored as <paramref name="dtype"/> (F32, F16 or BF16, rounded to nearest even) in chunks.</summary>
+    internal static void WriteFloats(Stream stream, ReadOnlySpan<float> values, SafetensorsDType dtype)
     {
         const int ChunkElements = 1 << 16;
         byte[] chunk = ArrayPool<byte>.Shared.Rent(ChunkElements * dtype.SizeOf());

@@ -47,8 +47,9 @@ public sealed class LlamaGraph : IDisposable
         public required Tensor?[] Xa; // (N, R) per LlamaLinear, null when not adapted
     }
 
-    /// <param name="baseGrads">Gradients of the base weights (layout LlamaWeights.ArenaLayout): backward
-    /// accumulates into it; pretraining and the `grad` criterion use it. Null for LoRA fine-tuning.</param>
+    /// <param name="baseGrads">Gradients of the base weights (entries named as in LlamaWeights.ArenaLayout): backward
+    /// accumulates into the tensors it holds and computes no others; pretraining gives every tensor, the `grad`
+    /// criterion only the scored linears. Null for LoRA fine-tuning.</param>
     /// <param name="recompute">Keep only the residual stream between layers and recompute each layer's
     /// activations during backward (one extra layer forward per layer; activation memory independent of L).</param>
     public LlamaGraph(LlamaWeights weights, LoraAdapters? lora, OutputMasks? masks, int batch, int seq, TensorArena? baseGrads = null,
@@ -272,7 +273,9 @@ public sealed class LlamaGraph : IDisposable
             _lora?.GradA(layer, lin), _lora?.GradB(layer, lin), BaseGrad(LlamaTensorLayout.Weight(lin, layer)));
     }
 
-    private Tensor? BaseGrad(string name) => _baseGrads?[name];
+    // The gradient tensor of a base weight, or null when no base-gradient arena is given or it does not hold that
+    // tensor (the grad criterion allocates the scored linears only: what it really needs).
+    private Tensor? BaseGrad(string name) => _baseGrads is not null && _baseGrads.Contains(name) ? _baseGrads[name] : null;
 
     /// <summary>Backward of the last training Forward with dL/dloss_n = dloss for every counted token
     /// (1/total tokens of the optimizer step for a mean): LoRA gradients accumulate (+=).</summary>

@@ -31,6 +31,10 @@ public sealed class LayerWeights
     public Tensor? Bias(LlamaLinear linear) => _biases[(int)linear];
 }
 
+/// <summary>What a compaction keeps of one layer, as positions in its current layout: the q rows (also the o_proj
+/// columns), the k/v rows, and the MLP channels (gate/up rows, down_proj columns).</summary>
+public sealed record LayerKeep(int[] QueryRows, int[] KeyValueRows, int[] Channels);
+
 public sealed class LlamaWeights : IDisposable
 {
     private readonly List<Tensor> _owned = new();
@@ -163,6 +167,84 @@ public sealed class LlamaWeights : IDisposable
                 linears, biases);
         }
         Layers = layers;
+    }
+
+    /// <summary>
+    /// Physically removes pruned structure (LORAPRUNE §4.2): new weights for <paramref name="next"/> holding only the
+    /// kept q/k/v/gate/up rows (and their biases) and o_proj/down_proj columns of every layer, gathered on the device
+    /// in the stored dtype (exact). The embedding, norms, lm_head and the o/down biases move over unchanged; these
+    /// weights keep nothing the new ones use and are disposed by the caller.
+    /// </summary>
+    public LlamaWeights Compact(LlamaConfig next, IReadOnlyList<LayerKeep> keep)
+    {
+        if (Arena is not null) throw new InvalidOperationException("trainable (pretraining) weights are not compacted");
+        if (keep.Count != Config.NumHiddenLayers) throw new ArgumentException($"{keep.Count} layer entries for {Config.NumHiddenLayers} layers", nameof(keep));
+        var w = new LlamaWeights(Context, next, LinearDType);
+        try
+        {
+            w.Embedding = Move(Embedding, w);
+            w.LmHead = Config.TieWordEmbeddings ? w.Embedding : Move(LmHead, w);
+            w.FinalNorm = Move(FinalNorm, w);
+            var layers = new LayerWeights[Config.NumHiddenLayers];
+            for (int l = 0; l < layers.Length; l++)
+            {
+                LayerWeights src = Layers[l];
+                LayerKeep k = keep[l];
+                var linears = new Tensor[7];
+                var biases = new Tensor?[7];
+                foreach (LlamaLinear lin in Enum.GetValues<LlamaLinear>())
+                {
+                    int[]? rows = lin switch
+                    {
+                        LlamaLinear.QProj => k.QueryRows,
+                        LlamaLinear.KProj or LlamaLinear.VProj => k.KeyValueRows,
+                        LlamaLinear.GateProj or LlamaLinear.UpProj => k.Channels,
+                        _ => null,
+                    };
+                    int[]? cols = lin switch
+                    {
+                        LlamaLinear.OProj => k.QueryRows,
+                        LlamaLinear.DownProj => k.Channels,
+                        _ => null,
+                    };
+                    linears[(int)lin] = rows is not null ? w.Own(GatherRows(src[lin], rows)) : w.Own(GatherCols(src[lin], cols!));
+                    if (src.Bias(lin) is { } bias) biases[(int)lin] = rows is not null ? w.Own(GatherRows(bias, rows)) : Move(bias, w);
+                }
+                layers[l] = new LayerWeights(Move(src.InputNorm, w), Move(src.PostAttentionNorm, w), linears, biases);
+            }
+            w.Layers = layers;
+            return w;
+        }
+        catch
+        {
+            w.Dispose();
+            throw;
+        }
+    }
+
+    // Hands one of this object's tensors to w (it is then disposed with w, not with this).
+    private Tensor Move(Tensor t, LlamaWeights w)
+    {
+        if (!_owned.Remove(t)) throw new InvalidOperationException($"tensor {t} is not owned by these weights");
+        return w.Own(t);
+    }
+
+    private Tensor GatherRows(Tensor src, int[] rows)
+    {
+        using Tensor idx = Context.Upload(rows, rows.Length);
+        long[] shape = src.Shape;
+        shape[0] = rows.Length;
+        Tensor dst = Context.NewTensor(src.DType, shape);
+        Context.GatherRows(src, idx, dst);
+        return dst;
+    }
+
+    private Tensor GatherCols(Tensor src, int[] cols)
+    {
+        using Tensor idx = Context.Upload(cols, cols.Length);
+        Tensor dst = Context.NewTensor(src.DType, src.Shape[0], cols.Length);
+        Context.GatherCols(src, idx, dst);
+        return dst;
     }
 
     /// <summary>Every base tensor by its Hugging Face name (lm_head omitted when tied).</summary>

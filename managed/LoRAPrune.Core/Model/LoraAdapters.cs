@@ -69,6 +69,9 @@ public sealed class LoraAdapters : IDisposable
     public Tensor? GradA(int layer, LlamaLinear linear) => IsAdapted(layer, linear) ? Grads[Name(layer, linear, false)] : null;
     public Tensor? GradB(int layer, LlamaLinear linear) => IsAdapted(layer, linear) ? Grads[Name(layer, linear, true)] : null;
 
+    /// <summary>Adapters for <paramref name="config"/> with every A and B zero (compaction fills them by gathering).</summary>
+    public static LoraAdapters Zero(Context context, LlamaConfig config, LoraOptions options) => new(context, config, options);
+
     /// <summary>Fresh adapters: A Kaiming-uniform (a = sqrt 5, i.e. U(-1/sqrt(IN), 1/sqrt(IN))), B = 0.</summary>
     public static LoraAdapters Create(Context context, LlamaConfig config, LoraOptions options, int seed)
     {

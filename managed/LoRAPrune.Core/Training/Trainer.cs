@@ -65,6 +65,10 @@ public sealed class Trainer : IDisposable
 
     public bool IsComplete => Step >= Options.MaxSteps;
 
+    /// <summary>Targets that take loss in the step now running (valid inside <see cref="AfterClip"/>); 0 means the
+    /// step saw no counted target, so its gradients are zero and carry no information.</summary>
+    public long StepCountedTargets { get; private set; }
+
     public IReadOnlyList<TrainableArena> Arenas => _arenas;
 
     /// <summary>Adam's first and second moments of each arena (same layouts, same order as Arenas).</summary>
@@ -112,6 +116,7 @@ public sealed class Trainer : IDisposable
         var samples = new TrainingSample[Options.Batch];
         for (int i = 0; i < samples.Length; i++) samples[i] = _data[Cursor.Next()];
         long counted = samples.Sum(CountedTargets);
+        StepCountedTargets = counted;
 
         double lossSum = 0;
         if (counted > 0)

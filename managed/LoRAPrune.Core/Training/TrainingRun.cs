@@ -55,6 +55,9 @@ public abstract class TrainingRun : IDisposable
         protected set => _trainer = value;
     }
 
+    /// <summary>The trainer, or null before one is set (for disposal on a failed setup).</summary>
+    protected Trainer? TrainerOrNull => _trainer;
+
     /// <summary>The graph the held-out loss is measured with (no dropout at evaluation).</summary>
     protected abstract LlamaGraph Graph { get; }
 
@@ -95,6 +98,9 @@ public abstract class TrainingRun : IDisposable
             throw;
         }
     }
+
+    /// <summary>Reports the work after the last step ("stage", fraction done) to the console; may be null.</summary>
+    public Action<string, double>? StageProgress { get; set; }
 
     /// <summary>Marks the trainer's current step as where this session starts.</summary>
     protected void Started() => StartStep = Trainer.Step;
