@@ -55,7 +55,7 @@ internal sealed class PruneCommand : Command
                 throw new TrainingSetupException(e.Message);
             }
         }
-        return new PruneRun(context, settings, config, data, tokenizer);
+        return new PruneRun(context, settings, config, data.Train, data.Eval, tokenizer);
     }
 
     private static void WriteHeader(TextWriter output, PruneRun run)

@@ -47,15 +47,15 @@ public sealed class PruneRun : TrainingRun
     private PruneEvent? _eventThisStep;
     private bool _emaMovedThisStep;
 
-    public PruneRun(Context context, PruneSettings settings, LlamaConfig config, TrainingData data, ModelTokenizer? tokenizer)
-        : base(settings.Run, data.Eval)
+    public PruneRun(Context context, PruneSettings settings, LlamaConfig config, ISampleSource train, ISampleSource? eval, ModelTokenizer? tokenizer)
+        : base(settings.Run, eval)
     {
         settings.Validate();
         RunSettings run = settings.Run;
-        _train = data.Train;
+        _train = train;
         if (_train.SequenceLength != run.Seq)
             throw new TrainingSetupException($"{_train.Description}: samples hold {_train.SequenceLength} tokens, --seq is {run.Seq}");
-        if (data.Eval is { } eval && eval.SequenceLength != run.Seq)
+        if (eval is not null && eval.SequenceLength != run.Seq)
             throw new TrainingSetupException($"{eval.Description}: samples hold {eval.SequenceLength} tokens, --seq is {run.Seq}");
         if (!Directory.Exists(settings.Model.ModelFolder))
             throw new TrainingSetupException($"--model: folder {settings.Model.ModelFolder} does not exist");

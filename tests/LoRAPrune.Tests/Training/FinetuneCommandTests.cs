@@ -12,7 +12,7 @@ using Xunit.Abstractions;
 
 namespace LoRAPrune.Tests.Training;
 
-public sealed partial class FinetuneCommandTests(ITestOutputHelper output) : IDisposable
+public sealed class FinetuneCommandTests(ITestOutputHelper output) : IDisposable
 {
     private readonly TrainingFolder _folder = new();
 
@@ -155,69 +155,9 @@ public sealed partial class FinetuneCommandTests(ITestOutputHelper output) : IDi
         Assert.False(Directory.Exists(_folder.Sub("out")));
     }
 
-    // ---- child processes ----
-
-    private static string DotnetHost =>
-        Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host ? host
-        : Path.GetFileNameWithoutExtension(Environment.ProcessPath) == "dotnet" ? Environment.ProcessPath! : "dotnet";
-
-    private sealed class Child : IDisposable
-    {
-        private readonly StringBuilder _log = new();
-        public required Process Process;
-
-        public static Child Start(IEnumerable<string> args)
-        {
-            var info = new ProcessStartInfo(DotnetHost) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-            info.ArgumentList.Add(typeof(LoRAPruneCommand).Assembly.Location);
-            foreach (string a in args) info.ArgumentList.Add(a);
-            var child = new Child { Process = Process.Start(info)! };
-            child.Process.OutputDataReceived += (_, e) => { lock (child._log) child._log.AppendLine(e.Data); };
-            child.Process.ErrorDataReceived += (_, e) => { lock (child._log) child._log.AppendLine(e.Data); };
-            child.Process.BeginOutputReadLine();
-            child.Process.BeginErrorReadLine();
-            return child;
-        }
-
-        public string Log
-        {
-            get { lock (_log) return _log.ToString(); }
-        }
-
-        public int Wait()
-        {
-            Assert.True(Process.WaitForExit(TimeSpan.FromMinutes(3)), "the finetune process did not finish in 3 minutes");
-            Process.WaitForExit();
-            return Process.ExitCode;
-        }
-
-        public void Dispose()
-        {
-            if (!Process.HasExited) Process.Kill();
-            Process.Dispose();
-        }
-    }
-
-    [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
-    private static partial int SendSignal(int pid, int signal);
-
-    private const int SIGINT = 2;
-
-    private static void WaitFor(Func<bool> condition, Child child, string what)
-    {
-        var clock = Stopwatch.StartNew();
-        while (!condition())
-        {
-            Assert.False(child.Process.HasExited, $"the process exited before {what}:\n{child.Log}");
-            Assert.True(clock.Elapsed < TimeSpan.FromMinutes(2), $"timed out waiting for {what}");
-            Thread.Sleep(5);
-        }
-    }
-
-    [Fact]
+    [PosixFact]
     public void Killed_or_interrupted_runs_resume_to_the_uninterrupted_adapter_bytes()
     {
-        if (!OperatingSystem.IsLinux()) return; // SIGKILL/SIGINT from the test need POSIX signals
         const int Steps = 150;
         TrainingFixtures.WriteModel(_folder.Sub("model"), TrainingFixtures.Small);
         TrainingFixtures.WriteTokens(_folder.Sub("train.u32"), TrainingFixtures.RandomIds(64 * 32 + 1, TrainingFixtures.Small.VocabSize, seed: 2));
@@ -225,12 +165,12 @@ public sealed partial class FinetuneCommandTests(ITestOutputHelper output) : IDi
             "--steps", $"{Steps}", "--batch", "4", "--micro-batch", "2", "--seq", "32", "--rank", "4", "--lr", "0.003", "--save-every", "10", "--seed", "9"];
         string whole = _folder.Sub("whole"), killed = _folder.Sub("killed"), interrupted = _folder.Sub("interrupted");
 
-        using (Child run = Child.Start([.. common, "--out", whole])) Assert.True(run.Wait() == 0, run.Log);
+        using (CliProcess run = CliProcess.Start([.. common, "--out", whole])) Assert.True(run.Wait() == 0, run.Log);
 
         // SIGKILL once a periodic checkpoint exists: nothing can run after it, the checkpoint is all there is.
-        using (Child run = Child.Start([.. common, "--out", killed]))
+        using (CliProcess run = CliProcess.Start([.. common, "--out", killed]))
         {
-            WaitFor(() => File.Exists(Path.Combine(killed, TrainingCheckpoint.FileName)), run, "the first checkpoint");
+            CliProcess.WaitFor(() => File.Exists(Path.Combine(killed, TrainingCheckpoint.FileName)), run, "the first checkpoint");
             run.Process.Kill();
             run.Process.WaitForExit();
         }
@@ -239,21 +179,21 @@ public sealed partial class FinetuneCommandTests(ITestOutputHelper output) : IDi
             output.WriteLine($"killed run: checkpoint at step {saved.Step}, metrics lines {File.ReadAllLines(Path.Combine(killed, MetricsLog.FileName)).Length}");
             Assert.InRange(saved.Step, 10, Steps - 1);
         }
-        using (Child run = Child.Start([.. common, "--out", killed, "--resume"])) Assert.True(run.Wait() == 0, run.Log);
+        using (CliProcess run = CliProcess.Start([.. common, "--out", killed, "--resume"])) Assert.True(run.Wait() == 0, run.Log);
 
         // SIGINT: the run finishes its step, writes a checkpoint and exits 130.
-        using (Child run = Child.Start([.. common, "--out", interrupted]))
+        using (CliProcess run = CliProcess.Start([.. common, "--out", interrupted]))
         {
             string metrics = Path.Combine(interrupted, MetricsLog.FileName);
-            WaitFor(() => File.Exists(metrics) && File.ReadAllLines(metrics).Length >= 3, run, "three steps");
-            Assert.Equal(0, SendSignal(run.Process.Id, SIGINT));
+            CliProcess.WaitFor(() => File.Exists(metrics) && File.ReadAllLines(metrics).Length >= 3, run, "three steps");
+            Assert.Equal(0, CliProcess.SendSignal(run.Process.Id, CliProcess.SIGINT));
             Assert.Equal(130, run.Wait());
             output.WriteLine(run.Log.Trim().Split('\n')[^1]);
             Assert.Contains("interrupted: checkpoint in", run.Log);
         }
         using (TrainingCheckpoint saved = TrainingCheckpoint.Open(Path.Combine(interrupted, TrainingCheckpoint.FileName)))
             Assert.InRange(saved.Step, 3, Steps - 1);
-        using (Child run = Child.Start([.. common, "--out", interrupted, "--resume"])) Assert.True(run.Wait() == 0, run.Log);
+        using (CliProcess run = CliProcess.Start([.. common, "--out", interrupted, "--resume"])) Assert.True(run.Wait() == 0, run.Log);
 
         byte[] expected = File.ReadAllBytes(Path.Combine(whole, FinetuneRun.AdapterFolderName, PeftAdapter.WeightsFileName));
         Assert.Equal(expected, File.ReadAllBytes(Path.Combine(killed, FinetuneRun.AdapterFolderName, PeftAdapter.WeightsFileName)));
