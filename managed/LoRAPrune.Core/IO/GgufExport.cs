@@ -173,27 +173,30 @@ public static class GgufExport
         writer.AddTensor(ggufName, type, info.Shape, stream => WriteRows(stream, tensors, hfName, type, headDim));
     }
 
-    /// <summary>Streams one tensor: its stored bytes when nothing changes, else row by row through float32.</summary>
-    private static void WriteRows(Stream stream, ShardedCheckpoint tensors, string name, GgmlType type, int? headDim)
+    /// <summary>Streams one tensor from the memory mapping: its stored bytes when nothing changes, else row by row
+    /// through float32. Works through a pointer, so tensors larger than a span (2 GiB) stream too.</summary>
+    private static unsafe void WriteRows(Stream stream, ShardedCheckpoint tensors, string name, GgmlType type, int? headDim)
     {
         TensorInfo info = tensors.GetTensor(name);
-        ReadOnlySpan<byte> source = tensors.GetBytes(name);
+        byte* source = tensors.ShardOf(name).GetDataPointer(info);
         SafetensorsDType target = StorageType(type);
         if (headDim is null && info.DType == target)
         {
-            stream.Write(source);
+            const int Chunk = 1 << 26;
+            for (long offset = 0; offset < info.ByteLength; offset += Chunk)
+                stream.Write(new ReadOnlySpan<byte>(source + offset, (int)Math.Min(Chunk, info.ByteLength - offset)));
             return;
         }
         // Permuted tensors move whole rows (a bias's rows are single values); others convert in rows of the last dimension.
-        int rows = headDim is not null || info.Shape.Count > 1 ? checked((int)info.Shape[0]) : 1;
+        long rows = headDim is not null || info.Shape.Count > 1 ? info.Shape[0] : 1;
         int columns = checked((int)(info.ElementCount / rows));
         int sourceRowBytes = columns * info.DType.SizeOf();
         var values = new float[columns];
         var encoded = new byte[columns * target.SizeOf()];
-        for (int row = 0; row < rows; row++)
+        for (long row = 0; row < rows; row++)
         {
-            int from = headDim is int d ? RopeRowSource(row, d) : row;
-            TensorConversion.ToFloats(source.Slice(checked(from * sourceRowBytes), sourceRowBytes), info.DType, values);
+            long from = headDim is int d ? RopeRowSource(checked((int)row), d) : row;
+            TensorConversion.ToFloats(new ReadOnlySpan<byte>(source + from * sourceRowBytes, sourceRowBytes), info.DType, values);
             TensorConversion.FromFloats(values, target, encoded);
             stream.Write(encoded);
         }

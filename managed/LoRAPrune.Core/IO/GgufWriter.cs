@@ -59,15 +59,10 @@ public sealed class GgufWriter
     /// <summary>A writer holding only <c>general.alignment</c>.</summary>
     public GgufWriter() => AddUInt32("general.alignment", Alignment);
 
-    /// <summary>Metadata keys in the order they will be written.</summary>
-    public IEnumerable<string> Keys => _metadata.Select(m => m.Key);
-
     /// <summary>Tensors in the order they will be written.</summary>
     public IReadOnlyList<GgufTensor> Tensors => _tensors;
 
     public void AddUInt32(string key, uint value) => Add(key, GgufValueType.UInt32, w => w.Write(value));
-
-    public void AddInt32(string key, int value) => Add(key, GgufValueType.Int32, w => w.Write(value));
 
     public void AddFloat32(string key, float value) => Add(key, GgufValueType.Float32, w => w.Write(value));
 
