@@ -149,13 +149,28 @@ run_tests() {
   return $rc
 }
 
+# ---- llama.cpp for the GGUF export tests -----------------------------------------------------
+# npm ci installs the pinned prebuilt CPU libllama into tests/llama-cpp (no install scripts, nothing built);
+# without npm, or when the install fails, those tests are reported as skipped with the reason.
+llama_cpp_for_tests() {
+  local dir="$here/tests/llama-cpp"
+  [[ "$dir/node_modules/.package-lock.json" -nt "$dir/package-lock.json" ]] && return 0
+  if ! command -v npm >/dev/null; then
+    echo "build.sh: npm not found; the llama.cpp comparison tests will be skipped" >&2
+    return 0
+  fi
+  echo "build.sh: installing llama.cpp for the GGUF tests (npm ci in tests/llama-cpp)"
+  (cd "$dir" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error) \
+    || echo "build.sh: npm ci failed; the llama.cpp comparison tests will be skipped" >&2
+}
+
 ensure_packages
 mkdir -p "$here/artifacts/native"
 native_build
 dotnet_build
 case "$verb" in
   build) echo "build.sh: built ($config). Try: ./build.sh demo" ;;
-  test) run_tests ;;
+  test) llama_cpp_for_tests; run_tests ;;
   demo) cli devices ;;
   bench) cli bench kernels ${device:+--backend "$device"} ;;
 esac

@@ -24,6 +24,7 @@ public static class LoRAPruneCommand
         root.Subcommands.Add(new PretrainCommand());
         root.Subcommands.Add(new DataCommand());
         root.Subcommands.Add(new EvalCommand());
+        root.Subcommands.Add(new ExportCommand());
         return root;
     }
 

@@ -130,6 +130,10 @@ public sealed class ByteLevelBpeTokenizer : ITokenizer
     }
 
     public string Name { get; }
+
+    /// <summary>The tokenizer.json settings it was built from: vocabulary, merges, added tokens, pre-tokenizer steps.</summary>
+    public ByteLevelBpeSettings Settings => _settings;
+
     public int VocabSize { get; }
     public int? BosId { get; }
     public int? EosId { get; }
@@ -167,6 +171,9 @@ public sealed class ByteLevelBpeTokenizer : ITokenizer
         CheckId(id);
         return _tokenById[id];
     }
+
+    /// <summary>True when <paramref name="id"/> is in the vocabulary or an added token (ids may have holes).</summary>
+    public bool HasId(int id) => _tokenById.ContainsKey(id);
 
     public int? TokenToId(string token) =>
         _settings.Vocab.TryGetValue(token, out int id) ? id

@@ -46,6 +46,7 @@ public sealed class LlamaSentencePieceTokenizer : ITokenizer
         {
             throw new TokenizerFileException(source, $"Microsoft.ML.Tokenizers cannot load the model: {e.Message}", e);
         }
+        Model = model;
         _pieces = model.Pieces.Select(p => p.Piece).ToArray();
         var ids = new Dictionary<string, int>(_pieces.Length, StringComparer.Ordinal);
         for (int i = 0; i < _pieces.Length; i++)
@@ -59,6 +60,10 @@ public sealed class LlamaSentencePieceTokenizer : ITokenizer
     }
 
     public string Name { get; }
+
+    /// <summary>The SentencePiece model: pieces with scores and types, special ids, normaliser flags (what a GGUF export carries).</summary>
+    public SentencePieceModel Model { get; }
+
     public int VocabSize => _pieces.Length;
     public int? BosId { get; }
     public int? EosId { get; }
