@@ -1,10 +1,13 @@
 // InfoCommand.cs — `loraprune info`: what a model is (config summary), where its parameters sit (per
-// part, per layer for pruned models), what LoRA adds at a rank, and how much memory a LoRAPrune
-// training step needs at a batch shape on each backend and weight dtype, from config.json alone.
+// part, per layer for pruned models), what LoRA adds at a rank, how much memory a LoRAPrune training
+// step needs at a batch shape on each backend and weight dtype, and (with --ratio or --target-params)
+// what a prune would remove: KV groups, heads, channels and parameters per layer, from config.json alone.
 using System.CommandLine;
 using System.Globalization;
 using LoRAPrune.Core.Inference;
 using LoRAPrune.Core.IO;
+using LoRAPrune.Core.Pruning;
+using LoRAPrune.Core.Training;
 using LoRAPrune.Native;
 using Spectre.Console;
 
@@ -44,7 +47,14 @@ internal sealed class InfoCommand : Command
         DefaultValueFactory = _ => 8,
     };
 
-    public InfoCommand() : base("info", "Summarise a model: config, parameter counts, LoRA size and training memory per backend.")
+    private readonly PruneOptionSet _prune = new();
+
+    private readonly Option<long?> _steps = new("--steps")
+    {
+        Description = "Optimizer steps of the planned prune run (the last event's ratio depends on it); default: a long run.",
+    };
+
+    public InfoCommand() : base("info", "Summarise a model: config, parameter counts, LoRA size, training memory per backend, and (with --ratio or --target-params) the prune plan.")
     {
         foreach (Option<int> positive in new[] { _batch, _seq, _loraRank })
         {
@@ -59,6 +69,8 @@ internal sealed class InfoCommand : Command
         Options.Add(_batch);
         Options.Add(_seq);
         Options.Add(_loraRank);
+        foreach (Option option in _prune.PlanOptions) Options.Add(option);
+        Options.Add(_steps);
         SetAction(Run);
     }
 
@@ -107,6 +119,18 @@ internal sealed class InfoCommand : Command
         };
         if (!config.IsUniform) tables.Add(LayerTable(config));
         tables.Add(MemoryTable(config, options));
+        if (_prune.PlanRequested(parseResult))
+        {
+            try
+            {
+                tables.Add(PlanTable(config, _prune.Bind(parseResult), parseResult.GetValue(_steps)));
+            }
+            catch (Exception e) when (e is TrainingSetupException or ArgumentException)
+            {
+                error.WriteLine($"info: {e.Message}");
+                return ExitUsage;
+            }
+        }
         Write(Terminal.For(parseResult), tables);
         return 0;
     }
@@ -117,6 +141,29 @@ internal sealed class InfoCommand : Command
 
     /// <summary>A titled table with a note under it, rendered with Spectre on terminals and as aligned text otherwise.</summary>
     private sealed record Table(string Title, string[] Headers, List<string[]> Rows, int TextColumns, string? Note = null);
+
+    // What a prune with these flags removes, layer by layer, and what the ratio means for the whole model.
+    private static Table PlanTable(LlamaConfig c, PruneOptions options, long? steps)
+    {
+        options.Validate();
+        if (options.TargetParams is { } keep) options = options with { Ratio = PrunePlan.SolveRatio(c, options, steps, keep) };
+        PrunePlan plan = PrunePlan.Make(c, options, steps);
+        var before = ParameterCounts.Of(c).Layers;
+        var after = ParameterCounts.Of(plan.Pruned).Layers;
+        var rows = plan.Layers.Select(l => new[]
+        {
+            Fmt($"{l.Layer}"), l.Prunable ? "yes" : "exempt",
+            Fmt($"{l.Groups} -> {l.GroupsKept}"), Fmt($"{l.Heads} -> {l.HeadsKept}"), Fmt($"{l.Channels:N0} -> {l.ChannelsKept:N0}"),
+            Fmt($"{before[l.Layer].Total:N0} -> {after[l.Layer].Total:N0}"),
+        }).ToList();
+        rows.Add(["total", "", "", "", "", Fmt($"{plan.ParametersBefore:N0} -> {plan.ParametersAfter:N0}")]);
+        string when = plan.LongRun ? "a long run (the paper schedule's last event falls just below the ratio)" : Fmt($"{steps:N0} steps (last event at r = {plan.AppliedRatio:R})");
+        string ratio = options.TargetParams is { } f ? Fmt($"--target-params {f} -> ratio {options.Ratio:F4}") : Fmt($"--ratio {options.Ratio}");
+        string note = Fmt($"{ratio} is the fraction of KV groups and MLP channels removed in each prunable layer ({PruneOptions.Name(options.Schedule)} schedule, {when}); ") +
+                      Fmt($"it removes {plan.RemovedFraction:P1} of all parameters, since embeddings, norms, lm_head and exempt layers stay. ") +
+                      "A KV group is one key/value head with its query heads, so heads go in whole groups.";
+        return new Table("prune plan", ["layer", "pruned", "KV groups", "heads", "MLP channels", "parameters"], rows, TextColumns: 2, note);
+    }
 
     private static Table ConfigTable(LlamaConfig c, string path)
     {

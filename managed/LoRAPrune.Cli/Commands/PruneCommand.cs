@@ -74,7 +74,7 @@ internal sealed class PruneCommand : Command
         string ratio = o.TargetParams is { } f ? $"ratio {o.Ratio:F4} (searched for --target-params {Num(f)})" : $"ratio {Num(o.Ratio)}";
         output.WriteLine($"prune: criterion {PruneOptions.Name(o.Criterion)}, {ratio} of the KV groups and MLP channels of each of {run.PrunableLayers.Count} prunable layers " +
                          $"({string.Join(",", run.PrunableLayers)}); {PruneOptions.Name(o.Schedule)} schedule, events every {o.Frequency} steps " +
-                         $"({run.Schedule.PruneSteps().Count()} events, the last at r = {plan.AppliedRatio:F6}), {PruneOptions.Name(o.Compaction)} compaction");
+                         $"({run.Schedule.PruneSteps().Count()} events, the last at r = {plan.AppliedRatio:R}), {PruneOptions.Name(o.Compaction)} compaction");
         output.WriteLine($"plan: {PlanSummary(plan)}; parameters {plan.ParametersBefore:N0} -> {plan.ParametersAfter:N0} ({plan.RemovedFraction:P1} of the model removed)");
     }
 
@@ -126,8 +126,11 @@ internal sealed class PruneOptionSet
     public IEnumerable<Option> All => [_ratio, _targetParams, _criterion, _initRatio, _warmup, _cooldown, _frequency, _ema, _exemptFirst, _exemptLast,
         _schedule, _uniform, _compact, _scoreNorm, _eval, _evalWindow];
 
-    /// <summary>The flags that describe a plan (for `info`): everything but the evaluation.</summary>
-    public IEnumerable<Option> PlanOptions => All.Where(o => o != _eval && o != _evalWindow && o != _scoreNorm && o != _compact && o != _criterion);
+    /// <summary>The flags `info` takes to show a plan: everything but the evaluation.</summary>
+    public IEnumerable<Option> PlanOptions => All.Where(o => o != _eval && o != _evalWindow);
+
+    /// <summary>True when the user asked for a plan (gave --ratio or --target-params).</summary>
+    public bool PlanRequested(ParseResult p) => TrainingRunOptions.Given(p, _ratio) || p.GetValue(_targetParams) is not null;
 
     public PruneOptions Bind(ParseResult p)
     {

@@ -106,5 +106,5 @@ public static class PruneReport
     private static int Sum(LlamaConfig c, Func<int, int> f) => Enumerable.Range(0, c.NumHiddenLayers).Sum(f);
     private static string Num(double v) => v.ToString("G", Inv);
     private static string Pct(double v) => (100 * v).ToString("F1", Inv) + " %";
-    private static string Mib(long bytes) => (bytes / 1048576.0).ToString("N1", Inv) + " MiB";
+    private static string Mib(long bytes) => (bytes / 1048576.0).ToString("N1", Inv) + $" MiB ({bytes.ToString("N0", Inv)} bytes)";
 }
