@@ -1,5 +1,5 @@
 // EvalCommand.cs — `loraprune eval`: perplexity of a model (plus an optional LoRA adapter) on named
-// splits, text files or token files under the pinned protocol of LORAPRUNE.md §5.2, one protocol line
+// splits, text files or token files under the pinned protocol of docs/method.md §5.2, one protocol line
 // per (data set, window) with the model's SHA-256; eval.json and metrics.jsonl in --out when given.
 using System.CommandLine;
 using System.Globalization;

@@ -148,7 +148,7 @@ public static partial class KernelCases
     private sealed class LoraData
     {
         public const float Scale = 2f;      // lora_alpha / r = 16 / 8
-        public const float P = 0.05f;       // LoRA dropout during pruning (LORAPRUNE.md)
+        public const float P = 0.05f;       // LoRA dropout during pruning (docs/method.md §1.2)
         public const ulong Seed = 20260611, Offset = 4096;
 
         public LoraData(BenchShapes s, LpDType wType)

@@ -1,4 +1,4 @@
-// AlpacaJsonl.cs — instruction-tuning data as LoRAPrune's prune.py prepares it (LORAPRUNE.md §5.1):
+// AlpacaJsonl.cs — instruction-tuning data as LoRAPrune's prune.py prepares it (docs/method.md §5.1):
 // each record in the Alpaca prompt, tokenized with BOS, truncated at the cutoff, EOS appended when it
 // fits, labels = inputs (train_on_inputs), then padded to the cutoff with id 0 and ignored targets.
 using System.Text.Json;

@@ -1,5 +1,5 @@
 // AlpacaPrompt.cs — the Alpaca prompt template the LoRAPrune fine-tuning data is written in
-// (LORAPRUNE.md §5.1). Without an input it is exactly the reference code's generate_prompt; with a
+// (docs/method.md §5.1). Without an input it is exactly the reference code's generate_prompt; with a
 // non-empty input it is the standard Alpaca "prompt_input" template (its longer preamble + "### Input:").
 namespace LoRAPrune.Core.Data;
 

@@ -1,4 +1,4 @@
-// PerplexityProtocol.cs — the pinned perplexity protocol of LORAPRUNE.md §5.2 (LLM-Pruner's, which
+// PerplexityProtocol.cs — the pinned perplexity protocol of docs/method.md §5.2 (LLM-Pruner's, which
 // LoRAPrune's inference.py copies): join texts with "\n\n", tokenize once with a single BOS, cut into
 // non-overlapping windows (stride = window, remainder dropped), evaluate each window on its own with
 // window-1 next-token predictions, PPL = exp(mean NLL over every predicted token).

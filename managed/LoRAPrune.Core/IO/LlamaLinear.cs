@@ -1,5 +1,5 @@
 // LlamaLinear.cs — the seven projection matrices of a LLaMA decoder layer, the modules LoRA adapts
-// and pruning narrows (LORAPRUNE.md §1.2).
+// and pruning narrows (docs/method.md §1.1).
 namespace LoRAPrune.Core.IO;
 
 /// <summary>A linear projection of a decoder layer.</summary>

@@ -170,7 +170,7 @@ public sealed class LlamaWeights : IDisposable
     }
 
     /// <summary>
-    /// Physically removes pruned structure (LORAPRUNE §4.2): new weights for <paramref name="next"/> holding only the
+    /// Physically removes pruned structure (docs/method.md §4.1): new weights for <paramref name="next"/> holding only the
     /// kept q/k/v/gate/up rows (and their biases) and o_proj/down_proj columns of every layer, gathered on the device
     /// in the stored dtype (exact). The embedding, norms, lm_head and the o/down biases move over unchanged; these
     /// weights keep nothing the new ones use and are disposed by the caller.

@@ -1,4 +1,4 @@
-// LoraAdapters.cs — the trainable LoRA matrices of every adapted projection (LORAPRUNE §1.3) in
+// LoraAdapters.cs — the trainable LoRA matrices of every adapted projection (docs/method.md §1.2) in
 // one parameter arena, with a gradient arena of the same layout: A (R, IN) Kaiming-uniform
 // U(-1/sqrt(IN), 1/sqrt(IN)), B (OUT, R) zero, so the adapted model starts equal to the base model.
 using LoRAPrune.Core.IO;

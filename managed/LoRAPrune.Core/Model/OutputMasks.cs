@@ -1,6 +1,6 @@
-// OutputMasks.cs — the {0,1} output masks of q, k, v, gate and up of every layer (LORAPRUNE §1.4):
+// OutputMasks.cs — the {0,1} output masks of q, k, v, gate and up of every layer (docs/method.md §1.3):
 // y = (W x + s B A x) (.) m. A pruned KV group zeroes the q rows of its n_rep query heads and the k/v
-// rows of its KV head (GQA-correct unit, LORAPRUNE Part B.1); a pruned channel zeroes gate/up rows.
+// rows of its KV head (the GQA unit, docs/method.md §4.2); a pruned channel zeroes gate/up rows.
 using LoRAPrune.Core.IO;
 using LoRAPrune.Native;
 

@@ -6,7 +6,7 @@ using System.Text.Json.Nodes;
 
 namespace LoRAPrune.Core.Pruning;
 
-/// <summary>How a group's importance is estimated (docs/method.md §2).</summary>
+/// <summary>How a group's importance is estimated (docs/method.md §2.6).</summary>
 public enum PruneCriterion
 {
     /// <summary>LoRAPrune: |(gB A + B gA - gB gA) (.) (W + s B A)| from the LoRA weights and gradients only.</summary>

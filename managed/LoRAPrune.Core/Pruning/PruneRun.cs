@@ -156,7 +156,7 @@ public sealed class PruneRun : TrainingRun
     /// <summary>The run identity: every setting that decides the result.</summary>
     public System.Text.Json.Nodes.JsonObject RunIdentity => Identity;
 
-    /// <summary>Called by the trainer after clipping and before AdamW (docs/method.md §3.1 steps 3-5).</summary>
+    /// <summary>Called by the trainer after clipping and before AdamW (docs/method.md §3.2 steps 3-4).</summary>
     private void AfterClip(long step)
     {
         _eventThisStep = null;

@@ -1,5 +1,5 @@
 // LinearSchedule.cs — the learning rate of each optimizer step: linear warm-up from 0, then linear
-// decay to 0 at the last step, exactly HF's get_linear_schedule_with_warmup (LORAPRUNE §3.7), where
+// decay to 0 at the last step, exactly HF's get_linear_schedule_with_warmup (docs/method.md §3.5), where
 // step is the 0-based global step whose optimizer.step() uses the rate.
 namespace LoRAPrune.Core.Training;
 

@@ -1,4 +1,4 @@
-// Trainer.cs — the optimizer loop of LORAPRUNE §3.1 over any list of parameter/gradient arenas (LoRA,
+// Trainer.cs — the optimizer loop of docs/method.md §3.2 over any list of parameter/gradient arenas (LoRA,
 // or base weights for pretraining): zero grads; forward/backward per micro-batch with dloss = 1 / (counted
 // targets of the whole step); true global norm; clip; AfterClip hook; AdamW at the scheduled rate.
 using System.Diagnostics;
@@ -74,7 +74,7 @@ public sealed class Trainer : IDisposable
     /// <summary>Adam's first and second moments of each arena (same layouts, same order as Arenas).</summary>
     public IReadOnlyList<(TensorArena M, TensorArena V)> Moments => _moments;
 
-    /// <summary>Called with the 0-based global step after clipping and before AdamW (LORAPRUNE §3.1 steps 3-5);
+    /// <summary>Called with the 0-based global step after clipping and before AdamW (docs/method.md §3.2 steps 3-4);
     /// the gradient arenas then hold the clipped gradients of the step's mean loss.</summary>
     public Action<long>? AfterClip { get; set; }
 

@@ -1,6 +1,6 @@
 // TrainerOptions.cs — the hyper-parameters of one training run as the optimizer loop sees them:
 // batch split, step budget, the linear LR schedule, clipping and AdamW (HF Trainer defaults,
-// LORAPRUNE §3.7), and the run seed the LoRA dropout streams derive from.
+// docs/method.md §3.5), and the run seed the LoRA dropout streams derive from.
 namespace LoRAPrune.Core.Training;
 
 public sealed record TrainerOptions

@@ -214,7 +214,7 @@ LP_API lp_status lp_op_swiglu_backward(lp_context_t ctx, const lp_tensor* dout, 
  * with the same (p, seed, offset) gives dx. x, y same shape f32 (=); y may alias x. */
 LP_API lp_status lp_op_dropout(lp_context_t ctx, const lp_tensor* x, const lp_tensor* y, float p, uint64_t seed, uint64_t offset);
 
-/* LoRA linear layer (LoRAPrune §1.4):
+/* LoRA linear layer (docs/method.md §1.3):
  *   y  = (x W^T + scale * (drop(x) A^T) B^T) (.) mask
  *   xa = drop(x) A^T                                 (saved for backward)
  * x (N,IN) f32; w (OUT,IN) f32|bf16; a (R,IN) f32, b (OUT,R) f32 (both nullable together: plain
@@ -263,7 +263,7 @@ LP_API lp_status lp_op_grad_norm_accumulate(lp_context_t ctx, const lp_tensor* g
  * f32 stays on the device: no host round trip. */
 LP_API lp_status lp_op_grad_clip(lp_context_t ctx, const lp_tensor* grad, const lp_tensor* sumsq, float max_norm);
 
-/* Importance of one adapted linear (LoRAPrune §2.2), fused: never materialises an (OUT,IN) matrix.
+/* Importance of one adapted linear (docs/method.md §2.2), fused: never materialises an (OUT,IN) matrix.
  *   W' = W + scale * B A                      (W' = W when a/b are NULL)
  *   G  = gB A + B gA - gB gA                  mode LP_IMPORTANCE_LORA
  *   G  = gW                                   mode LP_IMPORTANCE_GRAD
@@ -275,11 +275,11 @@ LP_API lp_status lp_op_grad_clip(lp_context_t ctx, const lp_tensor* grad, const 
  * ga, gb (LORA mode only, else NULL; LORA mode also needs a, b); acc f32 (+=). */
 typedef enum lp_importance_mode { LP_IMPORTANCE_LORA = 0, LP_IMPORTANCE_GRAD = 1, LP_IMPORTANCE_MAGNITUDE = 2 } lp_importance_mode;
 LP_API lp_status lp_op_importance_accumulate(lp_context_t ctx, const lp_tensor* w, const lp_tensor* a, const lp_tensor* b, const lp_tensor* ga, const lp_tensor* gb, const lp_tensor* gw, float scale, int32_t mode, int32_t axis, const lp_tensor* acc);
-/* Group sum + per-module L2 normalisation (LoRAPrune §2.3 step 2-4):
+/* Group sum + per-module L2 normalisation (docs/method.md §2.3):
  *   g[k] = sum_{i<group_size} v[k*group_size + i];   out[k] += g[k] / (||g||_2 + 1e-8)
  * v (n) f32, n a multiple of group_size; out (n/group_size) f32 (+=). */
 LP_API lp_status lp_op_importance_group_normalize(lp_context_t ctx, const lp_tensor* v, int64_t group_size, const lp_tensor* out);
-/* Moving average with the all-or-nothing NaN guard (LoRAPrune §2.5): if any element of fresh is
+/* Moving average with the all-or-nothing NaN guard (docs/method.md §2.5): if any element of fresh is
  * NaN, nothing changes and *out_applied = 0; else ema = decay*ema + (1-decay)*fresh and
  * *out_applied = 1. ema, fresh (n) f32; out_applied is a host pointer (the call synchronises). */
 LP_API lp_status lp_op_importance_ema(lp_context_t ctx, const lp_tensor* ema, const lp_tensor* fresh, float decay, int32_t* out_applied);

@@ -1,4 +1,4 @@
-// cpu_importance.cpp — LoRAPrune importance on the CPU (§2.2-§2.5): the fused |G (.) W'| row or
+// cpu_importance.cpp — LoRAPrune importance on the CPU (docs/method.md §2.2-2.5): the fused |G (.) W'| row or
 // column sums over tiles of W rows (never an (OUT,IN) temporary), the group sum + L2
 // normalisation, and the NaN-guarded moving average.
 // Determinism: W's row tiles are split into a fixed number of groups (independent of the thread

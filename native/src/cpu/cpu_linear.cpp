@@ -1,4 +1,4 @@
-// cpu_linear.cpp — the LoRA linear layer (LoRAPrune §1.4) forward and backward, and the LoRA
+// cpu_linear.cpp — the LoRA linear layer (docs/method.md §1.3) forward and backward, and the LoRA
 // merge, on the CPU. The frozen base GEMMs go straight to OpenBLAS; a bf16 W is converted to f32
 // a tile of rows at a time, and dropout / mask products are staged in bounded row or column tiles,
 // so scratch never grows with OUT x IN or N x IN.

@@ -1,4 +1,4 @@
-// importance.cu — the LoRAPrune importance criterion on the CUDA backend (LoRAPrune §2.2-2.6):
+// importance.cu — the LoRAPrune importance criterion on the CUDA backend (docs/method.md §2.2-2.5):
 //   W' = W + scale B A,  G = gB A + B gA - gB gA (LORA) | gW (GRAD) | 1 (MAGNITUDE),  S = |G (.) W'|
 //   acc[i] += sum_j S[i,j] (axis 0)  or  acc[j] += sum_i S[i,j] (axis 1)
 // One fused kernel reads each element of W once and forms G and W' from rank-R dot products of
@@ -6,7 +6,7 @@
 // (32 x 128) tile writes its row or column sums to a partial buffer in scratch (ceil(IN/128)*OUT
 // floats for axis 0, ceil(OUT/32)*IN for axis 1), which a second kernel adds tile by tile in
 // order: deterministic, no atomics. Then the group sum with the per-module L2
-// normalisation, and the moving average with its all-or-nothing NaN guard (§2.5).
+// normalisation, and the moving average with its all-or-nothing NaN guard (docs/method.md §2.5).
 #include "cuda_common.cuh"
 #include "reduce.cuh"
 

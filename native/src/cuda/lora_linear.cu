@@ -1,4 +1,4 @@
-// lora_linear.cu — the LoRA linear layer of the CUDA backend (LoRAPrune §1.4, lp.h):
+// lora_linear.cu — the LoRA linear layer of the CUDA backend (docs/method.md §1.3, lp.h):
 //   forward:  y = (x W^T + scale * xa B^T) (.) mask,  xa = drop(x) A^T
 //   backward: g = dy (.) mask, gb = g B
 //             dx  = g W + scale * (gb A) (.) dropmask/(1-p)   (=)

@@ -1,4 +1,4 @@
-// lora_merge.cu — folding a LoRA adapter into its base weight on the CUDA backend (LoRAPrune §4.3):
+// lora_merge.cu — folding a LoRA adapter into its base weight on the CUDA backend (docs/method.md §4.4):
 //   W[i,j] = round(W[i,j] + scale * sum_r B[i,r] A[r,j])
 // computed in f32 and rounded once to W's dtype (bf16 with lp_scalar.h's round-to-nearest-even, the
 // rounding of every backend). R is small, so one thread per element with B's row in shared memory.

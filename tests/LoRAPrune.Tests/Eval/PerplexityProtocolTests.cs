@@ -1,4 +1,4 @@
-// PerplexityProtocolTests.cs — the perplexity protocol of LORAPRUNE.md §5.2 checked step by step: the
+// PerplexityProtocolTests.cs — the perplexity protocol of docs/method.md §5.2 checked step by step: the
 // join/BOS rule, window and prediction counts by hand, and the NLL of a tiny random model against an
 // independent loop (one window at a time, log-softmax of the logits in float64), for any batch size,
 // with and without LoRA. Also the model fingerprint against a hand-built sha256sum listing.

@@ -1,4 +1,4 @@
-// Ref.Importance.cs — float64 reference of the LoRAPrune importance ops (LORAPRUNE.md §2): the
+// Ref.Importance.cs — float64 reference of the LoRAPrune importance ops (docs/method.md §2): the
 // per-module score |G (.) W'| reduced over rows or columns (materialising the (OUT,IN) matrices,
 // which the oracle may do), the group sum + L2 normalisation, and the NaN-guarded moving average.
 using MathNet.Numerics.LinearAlgebra;
@@ -44,7 +44,7 @@ public static partial class Ref
         };
     }
 
-    /// <summary>G = gB A + B gA - gB gA (LORAPRUNE.md §2.2), (OUT,IN).</summary>
+    /// <summary>G = gB A + B gA - gB gA (docs/method.md §2.1), (OUT,IN).</summary>
     static Matrix<double> LoraGuidedGradient(double[]? a, double[]? b, double[]? ga, double[]? gb, int OUT, int IN, int R)
     {
         if (a is null || b is null || ga is null || gb is null)

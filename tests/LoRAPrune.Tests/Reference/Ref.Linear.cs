@@ -1,5 +1,5 @@
 // Ref.Linear.cs — float64 reference of the matrix ops of lp.h: one 2-D GEMM problem, the LoRA
-// linear layer (LORAPRUNE.md §1.4) forward and backward, and the LoRA merge, written with MathNet
+// linear layer (docs/method.md §1.3) forward and backward, and the LoRA merge, written with MathNet
 // matrices so each line reads like the formula in lp.h.
 using MathNet.Numerics.LinearAlgebra;
 
