@@ -25,7 +25,8 @@ internal sealed class PruneCommand : Command
     {
         foreach (Option option in _model.All.Concat(_prune.All).Concat(_run.All)) Options.Add(option);
         SetAction(p => TrainingConsole.Execute(p, CommandName, () => Settings(p), s => s.Run.Device, Open, WriteHeader,
-            (run, _) => $"pruned model in {run.ModelFolder}, report {Path.Combine(run.Settings.OutputFolder, PruneReport.FileName)}"));
+            (run, _) => $"pruned model in {run.ModelFolder}, report {Path.Combine(run.Settings.OutputFolder, PruneReport.FileName)}",
+            (output, run) => output.Write(PruneReport.SummaryTable(run.Result!))));
     }
 
     private PruneSettings Settings(ParseResult p)

@@ -30,8 +30,10 @@ internal static class TrainingConsole
     /// <param name="open">Creates the run on a context of the chosen backend (whose name is passed for the settings).</param>
     /// <param name="header">Writes the lines that describe the run before the first step.</param>
     /// <param name="produced">What a completed run wrote, for the summary ("adapter in DIR").</param>
+    /// <param name="footer">What a completed run prints after the summary (prune: its before/after table).</param>
     public static int Execute<TSettings, TRun>(ParseResult parseResult, string command, Func<TSettings> bind, Func<TSettings, string> device,
-        Func<TSettings, Context, string, TRun> open, Action<TextWriter, TRun> header, Func<TRun, TrainingOutcome, string> produced)
+        Func<TSettings, Context, string, TRun> open, Action<TextWriter, TRun> header, Func<TRun, TrainingOutcome, string> produced,
+        Action<TextWriter, TRun>? footer = null)
         where TRun : TrainingRun
     {
         TextWriter error = parseResult.InvocationConfiguration.Error;
@@ -73,6 +75,7 @@ internal static class TrainingConsole
                 return run.Run(onStep, stop.Token);
             });
             terminal.Out.WriteLine(Summary(command, outcome, outcome.Completed ? produced(run, outcome) : null));
+            if (outcome.Completed) footer?.Invoke(terminal.Out, run);
             return outcome.Completed ? 0 : ExitInterrupted;
         }
         catch (Exception e) when (IsRunFailure(e))

@@ -2,6 +2,7 @@
 // prune events marked, the kept attention heads and MLP channels per layer against the original widths, and the
 // distribution of the final importance per layer (kept and pruned units apart).
 using LoRAPrune.Core.IO;
+using LoRAPrune.Core.Training;
 using ScottPlot;
 
 namespace LoRAPrune.Core.Pruning;
@@ -12,29 +13,11 @@ public sealed record PruneStepMetrics(long Step, double? Loss, double? EvalLoss,
 public static class PrunePlots
 {
     public const string LossFile = "loss.png", ScheduleFile = "sparsity.png", WidthsFile = "widths.png", ImportanceFile = "importance.png";
-    private const int Width = 900, Height = 420;
+    private const int Width = TrainingPlots.Width, Height = TrainingPlots.Height;
 
-    public static void Loss(string path, IReadOnlyList<PruneStepMetrics> steps)
-    {
-        var plot = new Plot();
-        var train = steps.Where(s => s.Loss is not null).ToList();
-        var line = plot.Add.ScatterLine(train.Select(s => (double)s.Step).ToArray(), train.Select(s => s.Loss!.Value).ToArray());
-        line.LegendText = "train loss (step mean)";
-        var eval = steps.Where(s => s.EvalLoss is not null).ToList();
-        if (eval.Count > 0)
-        {
-            var points = plot.Add.Scatter(eval.Select(s => (double)s.Step).ToArray(), eval.Select(s => s.EvalLoss!.Value).ToArray());
-            points.LegendText = "held-out loss";
-            points.LineWidth = 0;
-            points.MarkerSize = 8;
-        }
-        foreach (PruneStepMetrics e in steps.Where(s => s.PruneEvent)) plot.Add.VerticalLine(e.Step, 1, Colors.Gray.WithAlpha(0.35));
-        plot.Title("Training loss (grey lines: prune events)");
-        plot.XLabel("optimizer step t");
-        plot.YLabel("mean token NLL (nats)");
-        plot.ShowLegend();
-        plot.SavePng(path, Width, Height);
-    }
+    public static void Loss(string path, IReadOnlyList<PruneStepMetrics> steps) =>
+        TrainingPlots.Loss(path, steps.Select(s => new LossPoint(s.Step, s.Loss, s.EvalLoss)).ToList(),
+            steps.Where(s => s.PruneEvent).Select(s => (double)s.Step).ToList(), "Training loss (grey lines: prune events)", "optimizer step t");
 
     public static void Schedule(string path, IReadOnlyList<PruneStepMetrics> steps, double target)
     {

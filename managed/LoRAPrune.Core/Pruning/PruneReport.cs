@@ -46,19 +46,8 @@ public static class PruneReport
         md.AppendLine($"- finished {r.Finished.ToString("yyyy-MM-dd HH:mm", Inv)} UTC").AppendLine();
 
         md.AppendLine("## Before and after").AppendLine();
-        md.AppendLine("| | before | after |").AppendLine("|---|---:|---:|");
-        md.AppendLine($"| parameters | {r.ParametersBefore:N0} | {r.ParametersAfter:N0} ({Pct(1 - (double)r.ParametersAfter / r.ParametersBefore)} removed) |");
-        md.AppendLine($"| attention heads / KV heads (all layers) | {Sum(r.Original, r.Original.AttentionHeads)} / {Sum(r.Original, r.Original.KeyValueHeads)} | " +
-                      $"{Sum(r.Pruned, r.Pruned.AttentionHeads)} / {Sum(r.Pruned, r.Pruned.KeyValueHeads)} |");
-        md.AppendLine($"| MLP channels (all layers) | {Sum(r.Original, r.Original.Intermediate):N0} | {Sum(r.Pruned, r.Pruned.Intermediate):N0} |");
-        foreach (PrunedEvaluation e in r.Evaluations)
-            md.AppendLine($"| perplexity {e.Dataset.Name}:{e.Dataset.Split} (window {e.Before.Window}) | {e.Before.Perplexity:F2} | {e.After.Perplexity:F2} |");
-        foreach (PrunedEvaluation e in r.Evaluations)
-            md.AppendLine($"| inference {e.Dataset.Name}:{e.Dataset.Split}, ms per window (tokens/s) | {e.Before.MillisecondsPerWindow:F1} ({e.Before.TokensPerSecond:N0}) | " +
-                          $"{e.After.MillisecondsPerWindow:F1} ({e.After.TokensPerSecond:N0}) |");
-        md.AppendLine($"| peak device memory while pruning (allocator) | | {Mib(r.PeakDeviceBytes)} |");
-        md.AppendLine($"| training time (all sessions) | | {TimeSpan.FromSeconds(r.TrainSeconds):hh\\:mm\\:ss} |");
-        md.AppendLine($"| training throughput (last session) | | {r.TokensPerSecond:N0} tokens/s |").AppendLine();
+        md.Append(SummaryTable(r));
+        md.AppendLine();
         if (r.EvalNote is not null) md.AppendLine($"Perplexity: {r.EvalNote}.").AppendLine();
         else
         {
@@ -95,6 +84,27 @@ public static class PruneReport
         md.AppendLine($"Outputs: `{PruneRun.ModelFolderName}/` (merged, compacted model in the source dtype), `{PruneRun.AdapterFolderName}/` " +
                       $"(pre-merge PEFT adapter in the original shapes, pruned rows and columns zero), `{PruneRun.MasksFileName}` (kept indices), " +
                       $"`{MetricsLog.FileName}` (one line per step), `{TrainingCheckpoint.FileName}` (to continue or inspect the run).");
+        return md.ToString();
+    }
+
+    /// <summary>The before/after table (markdown): parameters, widths, perplexity and inference time per data set,
+    /// peak memory, training time and throughput. The report opens with it and `prune` prints it at the end.</summary>
+    public static string SummaryTable(PruneResult r)
+    {
+        var md = new StringBuilder();
+        md.AppendLine("| | before | after |").AppendLine("|---|---:|---:|");
+        md.AppendLine($"| parameters | {r.ParametersBefore:N0} | {r.ParametersAfter:N0} ({Pct(1 - (double)r.ParametersAfter / r.ParametersBefore)} removed) |");
+        md.AppendLine($"| attention heads / KV heads (all layers) | {Sum(r.Original, r.Original.AttentionHeads)} / {Sum(r.Original, r.Original.KeyValueHeads)} | " +
+                      $"{Sum(r.Pruned, r.Pruned.AttentionHeads)} / {Sum(r.Pruned, r.Pruned.KeyValueHeads)} |");
+        md.AppendLine($"| MLP channels (all layers) | {Sum(r.Original, r.Original.Intermediate):N0} | {Sum(r.Pruned, r.Pruned.Intermediate):N0} |");
+        foreach (PrunedEvaluation e in r.Evaluations)
+            md.AppendLine($"| perplexity {e.Dataset.Name}:{e.Dataset.Split} (window {e.Before.Window}) | {e.Before.Perplexity:F2} | {e.After.Perplexity:F2} |");
+        foreach (PrunedEvaluation e in r.Evaluations)
+            md.AppendLine($"| inference {e.Dataset.Name}:{e.Dataset.Split}, ms per window (tokens/s) | {e.Before.MillisecondsPerWindow:F1} ({e.Before.TokensPerSecond:N0}) | " +
+                          $"{e.After.MillisecondsPerWindow:F1} ({e.After.TokensPerSecond:N0}) |");
+        md.AppendLine($"| peak device memory while pruning (allocator) | | {Mib(r.PeakDeviceBytes)} |");
+        md.AppendLine($"| training time (all sessions) | | {TimeSpan.FromSeconds(r.TrainSeconds):hh\\:mm\\:ss} |");
+        md.AppendLine($"| training throughput (last session) | | {r.TokensPerSecond:N0} tokens/s |");
         return md.ToString();
     }
 

@@ -17,6 +17,8 @@ public sealed class PretrainRun : TrainingRun
 {
     public const string ModelFolderName = "model";
     public const string RecipeFileName = "recipe.json";
+    public const string RecipeDocumentName = "RECIPE.md";
+    public const string CurveFileName = "training.png";
 
     /// <summary>Checkpoint metadata key of the command lines of every session so far (JSON array), for the recipe.</summary>
     public const string CommandsMetadataKey = "loraprune.commands";
@@ -147,14 +149,21 @@ public sealed class PretrainRun : TrainingRun
         string staging = Path.Combine(Settings.OutputFolder, StagingFolderName);
         if (Directory.Exists(staging)) Directory.Delete(staging, recursive: true);
         Directory.CreateDirectory(staging);
+        // Tensor by tensor: each is downloaded while the file is written, never the whole model at once.
         var tensors = new SafetensorsWriter();
-        float[] values = _weights.Arena!.Download();
-        foreach (TensorArena.Entry e in _weights.Arena.Entries)
-            tensors.AddFloats(e.Name, _settings.SaveDType, e.Shape, values.AsMemory((int)e.Offset, (int)e.Count));
+        foreach (TensorArena.Entry e in _weights.Arena!.Entries)
+        {
+            Tensor view = _weights.Arena[e.Name];
+            tensors.Add(e.Name, _settings.SaveDType, e.Shape, stream => SafetensorsWriter.WriteFloats(stream, view.ToFloatArray(), _settings.SaveDType));
+        }
         LlamaCheckpoint.Save(staging, SavedConfig(), tensors);
         _tokenizer?.WriteTo(staging);
-        File.Copy(Path.Combine(Settings.OutputFolder, MetricsLog.FileName), Path.Combine(staging, MetricsLog.FileName));
-        AtomicFile.WriteText(Path.Combine(staging, RecipeFileName), Recipe(result).ToJsonString(RecipeJson) + "\n");
+        string metrics = Path.Combine(Settings.OutputFolder, MetricsLog.FileName);
+        File.Copy(metrics, Path.Combine(staging, MetricsLog.FileName));
+        JsonObject recipe = Recipe(result);
+        AtomicFile.WriteText(Path.Combine(staging, RecipeFileName), recipe.ToJsonString(RecipeJson) + "\n");
+        TrainingPlots.Loss(Path.Combine(staging, CurveFileName), TrainingPlots.Read(metrics), [], "Pretraining loss", "optimizer step");
+        AtomicFile.WriteText(Path.Combine(staging, RecipeDocumentName), PretrainRecipe.Markdown(recipe, Config, Weights.ParameterCount, TrainedSeconds(metrics)));
         if (Directory.Exists(ModelFolder)) Directory.Delete(ModelFolder, recursive: true);
         Directory.Move(staging, ModelFolder);
     }
@@ -182,7 +191,8 @@ public sealed class PretrainRun : TrainingRun
             {
                 ["steps"] = Trainer.Step,
                 ["tokens_trained"] = Trainer.Step * o.Batch * (long)Settings.Seq,
-                ["final_train_loss"] = result.LastStep is { } last && double.IsFinite(last.Loss) ? last.Loss : null,
+                ["final_train_loss"] = (result.LastStep?.Loss ?? TrainingPlots.Read(Path.Combine(Settings.OutputFolder, MetricsLog.FileName)).LastOrDefault().Loss) is { } trainLoss
+                                       && double.IsFinite(trainLoss) ? trainLoss : null,
                 ["eval_loss"] = evalLoss is { } e && double.IsFinite(e) ? e : null,
                 ["eval_perplexity"] = evalLoss is { } l && double.IsFinite(Math.Exp(l)) ? Math.Exp(l) : null,
                 ["eval_protocol"] = _data.Eval is null ? null
@@ -190,6 +200,10 @@ public sealed class PretrainRun : TrainingRun
             },
         };
     }
+
+    // elapsed_s of the last metrics line: the training time of every session.
+    private static double TrainedSeconds(string metrics) =>
+        File.ReadLines(metrics).LastOrDefault() is { } last && JsonNode.Parse(last)?["elapsed_s"] is { } e ? (double)e : 0;
 
     private static string ToolVersion =>
         typeof(PretrainRun).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "unknown";
