@@ -13,6 +13,7 @@ internal sealed class BenchCommand : Command
     public BenchCommand() : base("bench", "Benchmarks of the native backends.")
     {
         Subcommands.Add(new KernelsCommand());
+        Subcommands.Add(new BenchQualityCommand());
     }
 
     /// <summary>`loraprune bench kernels`.</summary>

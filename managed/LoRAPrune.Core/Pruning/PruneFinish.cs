@@ -155,9 +155,6 @@ internal static class PruneFinish
         return last is not null && System.Text.Json.Nodes.JsonNode.Parse(last)?["elapsed_s"] is { } e ? (double)e : fallback;
     }
 
-    /// <summary>Default evaluation sets: the WikiText-2 and PTB stand-ins of `loraprune data fetch`.</summary>
-    public static readonly IReadOnlyList<string> DefaultEvalSets = [CorpusSplits.SotuTest.Name, CorpusSplits.BrownTest.Name];
-
     private static (IReadOnlyList<PrunedEvaluation>, string?) Evaluate(PruneRun run, Context ctx)
     {
         PruneSettings s = run.Spec;
@@ -165,9 +162,9 @@ internal static class PruneFinish
         ITokenizer? tokenizer = run.Tokenizer?.Tokenizer;
         if (tokenizer is null) return ([], "not evaluated: the model has no tokenizer to tokenize the evaluation text");
         DataCache cache = DataCache.Resolve(s.Run.CacheFolder);
-        IReadOnlyList<string> sets = s.EvalSets ?? DefaultEvalSets;
-        if (s.EvalSets is null && !DefaultEvalSets.All(name => Fetched(cache, name)))
-            return ([], $"not evaluated: {string.Join(" and ", DefaultEvalSets)} are not in the data cache {cache.Root}; run `loraprune data fetch`, or give --eval");
+        IReadOnlyList<string> sets = s.EvalSets ?? PruneSettings.DefaultEvalSets;
+        if (s.EvalSets is null && !PruneSettings.DefaultEvalSets.All(name => Fetched(cache, name)))
+            return ([], $"not evaluated: {string.Join(" and ", PruneSettings.DefaultEvalSets)} are not in the data cache {cache.Root}; run `loraprune data fetch`, or give --eval");
         var datasets = sets.Select(spec => DataCache.LooksLikeSplitName(spec) && !File.Exists(spec)
             ? EvalDataset.FromSplit(cache, spec, tokenizer, run.Config.VocabSize)
             : EvalDataset.FromTextFile(spec, tokenizer, run.Config.VocabSize)).ToList();

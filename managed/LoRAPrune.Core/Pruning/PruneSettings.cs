@@ -11,6 +11,9 @@ namespace LoRAPrune.Core.Pruning;
 
 public sealed record PruneSettings
 {
+    /// <summary>Default evaluation sets: the WikiText-2 and PTB stand-ins of `loraprune data fetch`.</summary>
+    public static readonly IReadOnlyList<string> DefaultEvalSets = [Data.CorpusSplits.SotuTest.Name, Data.CorpusSplits.BrownTest.Name];
+
     public required RunSettings Run { get; init; }
     public required LoraModelSettings Model { get; init; }
     public PruneOptions Prune { get; init; } = new();
