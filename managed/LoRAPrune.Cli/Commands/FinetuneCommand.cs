@@ -38,11 +38,7 @@ internal sealed class FinetuneCommand : Command
     private static FinetuneRun Open(FinetuneSettings settings, Context context, string device)
     {
         settings = settings with { Run = settings.Run with { Device = device } };
-        if (!Directory.Exists(settings.Model.ModelFolder))
-            throw new TrainingSetupException($"--model: folder {settings.Model.ModelFolder} does not exist");
-        LlamaConfig config = LlamaConfig.Load(Path.Combine(settings.Model.ModelFolder, LlamaCheckpoint.ConfigFileName));
-        ModelTokenizer? tokenizer = ModelTokenizer.ForModel(settings.Model.ModelFolder, config, required: settings.Run.Data.NeedsTokenizer);
-        TrainingData data = TrainingData.Open(settings.Run, tokenizer?.Tokenizer, config);
+        (_, _, TrainingData data) = TrainingData.OpenForModel(settings.Run, settings.Model.ModelFolder);
         return new FinetuneRun(context, settings, data.Train, data.Eval);
     }
 

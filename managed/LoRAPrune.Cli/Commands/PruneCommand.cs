@@ -39,11 +39,7 @@ internal sealed class PruneCommand : Command
     private static PruneRun Open(PruneSettings settings, Context context, string device)
     {
         settings = settings with { Run = settings.Run with { Device = device } };
-        if (!Directory.Exists(settings.Model.ModelFolder))
-            throw new TrainingSetupException($"--model: folder {settings.Model.ModelFolder} does not exist");
-        LlamaConfig config = LlamaConfig.Load(Path.Combine(settings.Model.ModelFolder, LlamaCheckpoint.ConfigFileName));
-        ModelTokenizer? tokenizer = ModelTokenizer.ForModel(settings.Model.ModelFolder, config, required: settings.Run.Data.NeedsTokenizer);
-        TrainingData data = TrainingData.Open(settings.Run, tokenizer?.Tokenizer, config);
+        (LlamaConfig config, ModelTokenizer? tokenizer, TrainingData data) = TrainingData.OpenForModel(settings.Run, settings.Model.ModelFolder);
         if (settings.Prune.TargetParams is { } keep)
         {
             try

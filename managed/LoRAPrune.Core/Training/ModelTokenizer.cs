@@ -37,19 +37,11 @@ public sealed class ModelTokenizer
     public static ModelTokenizer? Resolve(string? choice, string? initModel, LlamaConfig config, bool required)
     {
         ModelTokenizer? chosen = choice is not null ? FromChoice(choice)
-            : initModel is not null && FolderFiles.Take(2).Any(f => File.Exists(Path.Combine(initModel, f))) ? FromFolder(initModel)
+            : initModel is not null && HasFiles(initModel) ? FromFolder(initModel)
             : required && config.VocabSize == 32000 ? FromChoice(Llama2)
             : null;
-        if (chosen is null)
-        {
-            if (!required) return null;
-            throw new TrainingSetupException(
-                $"--tokenizer: the text data needs a tokenizer and vocab_size {config.VocabSize} is not LLaMA-2's 32000; give --tokenizer llama2, a model folder or a tokenizer file, or pre-tokenized ids with --tokens");
-        }
-        if (chosen.Tokenizer.VocabSize > config.VocabSize)
-            throw new TrainingSetupException(
-                $"--tokenizer: the tokenizer ({chosen.Tokenizer.Name}) has {chosen.Tokenizer.VocabSize} ids but the config's vocab_size is {config.VocabSize}");
-        return chosen;
+        return Checked(chosen, config, required, "--tokenizer", "config's",
+            $"the text data needs a tokenizer and vocab_size {config.VocabSize} is not LLaMA-2's 32000; give --tokenizer llama2, a model folder or a tokenizer file, or pre-tokenized ids with --tokens");
     }
 
     /// <summary>The tokenizer of the model folder <paramref name="modelFolder"/> (fine-tuning, pruning): its own
@@ -57,18 +49,22 @@ public sealed class ModelTokenizer
     /// Null when neither applies and <paramref name="required"/> is false; otherwise an error naming --model.</summary>
     public static ModelTokenizer? ForModel(string modelFolder, LlamaConfig config, bool required)
     {
-        ModelTokenizer? found = FolderFiles.Take(2).Any(f => File.Exists(Path.Combine(modelFolder, f))) ? FromFolder(modelFolder)
+        ModelTokenizer? found = HasFiles(modelFolder) ? FromFolder(modelFolder)
             : config.VocabSize == 32000 ? FromChoice(Llama2)
             : null;
-        if (found is null)
-        {
-            if (!required) return null;
-            throw new TrainingSetupException(
-                $"--model: {modelFolder} has no tokenizer.json or tokenizer.model to tokenize the data with (vocab_size {config.VocabSize}); give pre-tokenized ids with --tokens");
-        }
-        if (found.Tokenizer.VocabSize > config.VocabSize)
-            throw new TrainingSetupException($"--model: the tokenizer ({found.Tokenizer.Name}) has {found.Tokenizer.VocabSize} ids but the model's vocab_size is {config.VocabSize}");
-        return found;
+        return Checked(found, config, required, "--model", "model's",
+            $"{modelFolder} has no tokenizer.json or tokenizer.model to tokenize the data with (vocab_size {config.VocabSize}); give pre-tokenized ids with --tokens");
+    }
+
+    private static bool HasFiles(string folder) => FolderFiles.Take(2).Any(f => File.Exists(Path.Combine(folder, f)));
+
+    // None found: null, or an error when one is required. Found: it may not have more ids than the vocabulary.
+    private static ModelTokenizer? Checked(ModelTokenizer? tokenizer, LlamaConfig config, bool required, string option, string whose, string missing)
+    {
+        if (tokenizer is null) return required ? throw new TrainingSetupException($"{option}: {missing}") : null;
+        if (tokenizer.Tokenizer.VocabSize > config.VocabSize)
+            throw new TrainingSetupException($"{option}: the tokenizer ({tokenizer.Tokenizer.Name}) has {tokenizer.Tokenizer.VocabSize} ids but the {whose} vocab_size is {config.VocabSize}");
+        return tokenizer;
     }
 
     private static ModelTokenizer FromChoice(string choice)

@@ -59,6 +59,16 @@ public sealed class TrainingData
         return new TrainingData(run.Data, train, trainFiles, eval, evalFiles);
     }
 
+    /// <summary>For runs on an existing model (finetune, prune): its config, its tokenizer (the folder's own, or the
+    /// embedded LLaMA-2 one for a 32,000-id model; required only for text and Alpaca data) and the run's data.</summary>
+    public static (LlamaConfig Config, ModelTokenizer? Tokenizer, TrainingData Data) OpenForModel(RunSettings run, string modelFolder)
+    {
+        if (!Directory.Exists(modelFolder)) throw new TrainingSetupException($"--model: folder {modelFolder} does not exist");
+        LlamaConfig config = LlamaConfig.Load(Path.Combine(modelFolder, LlamaCheckpoint.ConfigFileName));
+        ModelTokenizer? tokenizer = ModelTokenizer.ForModel(modelFolder, config, required: run.Data.NeedsTokenizer);
+        return (config, tokenizer, Open(run, tokenizer?.Tokenizer, config));
+    }
+
     /// <summary>SHA-256 (hex) of every sample's tokens and targets in index order: what the trainer will see,
     /// whatever the files, paths or tokenizer that produced it (a resume checks it).</summary>
     public static string ContentHash(ISampleSource source)

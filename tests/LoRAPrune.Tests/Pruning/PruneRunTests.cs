@@ -47,6 +47,13 @@ internal static class PruneFixtures
         EvalSets = [],
     };
 
+    /// <summary>Options of a compaction mode, with the normalisation it needs (progressive: over kept groups only).</summary>
+    public static PruneOptions Options(CompactionMode compaction) => new()
+    {
+        Compaction = compaction,
+        Normalization = compaction == CompactionMode.Progressive ? ScoreNormalization.KeptGroups : ScoreNormalization.AllGroups,
+    };
+
     public static PruneRun Open(Context ctx, PruneSettings settings, ISampleSource data) =>
         new(ctx, settings, LlamaConfig.Load(Path.Combine(settings.Model.ModelFolder, LlamaCheckpoint.ConfigFileName)), data, null, null);
 }
@@ -109,7 +116,7 @@ public sealed class PruneRunTests(ITestOutputHelper output) : IDisposable
     [InlineData(CompactionMode.Progressive)]
     public void The_saved_model_scores_exactly_like_the_original_with_the_adapter_and_masks(CompactionMode compaction)
     {
-        var options = new PruneOptions { Compaction = compaction, Normalization = compaction == CompactionMode.Progressive ? ScoreNormalization.KeptGroups : ScoreNormalization.AllGroups };
+        PruneOptions options = PruneFixtures.Options(compaction);
         string outFolder = _folder.Sub("out");
         var (outcome, _, kept) = Run(TestBackends.Get("cpu"), PruneFixtures.Settings(Model(), outFolder, options));
         Assert.True(outcome.Completed);
@@ -166,7 +173,7 @@ public sealed class PruneRunTests(ITestOutputHelper output) : IDisposable
     [InlineData(CompactionMode.Progressive)]
     public void A_run_stopped_at_any_step_and_resumed_ends_byte_identical(CompactionMode compaction)
     {
-        var options = new PruneOptions { Compaction = compaction, Normalization = compaction == CompactionMode.Progressive ? ScoreNormalization.KeptGroups : ScoreNormalization.AllGroups };
+        PruneOptions options = PruneFixtures.Options(compaction);
         BackendVariant cpu = TestBackends.Get("cpu");
         string whole = _folder.Sub("whole");
         Run(cpu, PruneFixtures.Settings(Model(), whole, options));
