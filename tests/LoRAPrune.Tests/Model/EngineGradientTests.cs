@@ -47,7 +47,7 @@ public class EngineGradientTests
 
     /// <summary>Random biases (HF initialises them to zero, which would leave the forward untested):
     /// the same values for the same seed, so two weight sets built alike stay identical.</summary>
-    private static void RandomizeBiases(LlamaWeights weights, int seed)
+    internal static void RandomizeBiases(LlamaWeights weights, int seed)
     {
         var rng = new Random(seed);
         foreach (var layer in weights.Layers)

@@ -21,10 +21,20 @@ public class CompactionTests
 
     public static IEnumerable<object[]> Backends => TestBackends.Variants.Select(v => new object[] { v.Name });
 
-    // Layer 0 loses KV group 0 (query heads 0-1, k/v head 0) and 9 channels, layer 1 loses KV group 1 and 3 channels, layer 2 keeps all.
-    private static KeptStructure Pruned()
+    // Plain LLaMA, Qwen2 (q/k/v biases, which are pruned with their rows) and LLaMA with every bias (o/down biases stay whole).
+    private static readonly Dictionary<string, LlamaConfig> Models = new()
     {
-        KeptStructure kept = KeptStructure.Full(Config);
+        ["llama"] = Config,
+        ["qwen2"] = Config with { ModelType = "qwen2", QkvBias = true },
+        ["llama+biases"] = Config with { QkvBias = true, OutputBias = true, MlpBias = true },
+    };
+
+    public static IEnumerable<object[]> BackendsAndModels => from v in TestBackends.Variants from m in Models.Keys select new object[] { v.Name, m };
+
+    // Layer 0 loses KV group 0 (query heads 0-1, k/v head 0) and 9 channels, layer 1 loses KV group 1 and 3 channels, layer 2 keeps all.
+    private static KeptStructure Pruned(LlamaConfig? config = null)
+    {
+        KeptStructure kept = KeptStructure.Full(config ?? Config);
         kept.RemoveGroups(0, [0]);
         kept.RemoveChannels(0, [0, 1, 5, 8, 9, 13, 17, 22, 23]);
         kept.RemoveGroups(1, [1]);
@@ -55,21 +65,23 @@ public class CompactionTests
     }
 
     [Theory]
-    [MemberData(nameof(Backends))]
-    public void Masked_and_compacted_models_give_the_same_logits_and_next_step_LoRA_gradients(string backend)
+    [MemberData(nameof(BackendsAndModels))]
+    public void Masked_and_compacted_models_give_the_same_logits_and_next_step_LoRA_gradients(string backend, string model)
     {
+        LlamaConfig config = Models[model];
         using Context ctx = TestBackends.Get(backend).CreateContext();
         var options = new LoraOptions { Rank = 3, Alpha = 6, Dropout = 0 };
-        KeptStructure kept = Pruned();
+        KeptStructure kept = Pruned(config);
         var rng = new Random(3);
-        int[] tokens = Enumerable.Range(0, Batch * Seq).Select(_ => rng.Next(Config.VocabSize)).ToArray();
-        int[] targets = Enumerable.Range(0, Batch * Seq).Select(_ => rng.Next(Config.VocabSize)).ToArray();
+        int[] tokens = Enumerable.Range(0, Batch * Seq).Select(_ => rng.Next(config.VocabSize)).ToArray();
+        int[] targets = Enumerable.Range(0, Batch * Seq).Select(_ => rng.Next(config.VocabSize)).ToArray();
 
-        using var weights = LlamaWeights.Random(ctx, Config, 5, std: 0.3);
-        using var lora = LoraAdapters.Create(ctx, Config, options, 6);
+        using var weights = LlamaWeights.Random(ctx, config, 5, std: 0.3);
+        EngineGradientTests.RandomizeBiases(weights, 12);
+        using var lora = LoraAdapters.Create(ctx, config, options, 6);
         lora.Params.Upload(Enumerable.Range(0, (int)lora.Params.Count).Select(_ => (float)(rng.NextDouble() - 0.5)).ToArray()); // B != 0
-        using var masks = new OutputMasks(ctx, Config);
-        for (int l = 0; l < Config.NumHiddenLayers; l++)
+        using var masks = new OutputMasks(ctx, config);
+        for (int l = 0; l < config.NumHiddenLayers; l++)
         {
             masks.SetKvGroups(l, kept.GroupFlags(l));
             masks.SetChannels(l, kept.ChannelFlags(l));

@@ -64,10 +64,16 @@ public sealed class PruneRunTests(ITestOutputHelper output) : IDisposable
 
     public void Dispose() => _folder.Dispose();
 
-    private string Model()
+    private string Model(string kind = "llama")
     {
-        string model = _folder.Sub("model");
-        if (!Directory.Exists(model)) TrainingFixtures.WriteModel(model, PruneFixtures.Config, seed: 9, std: 0.3);
+        string model = _folder.Sub($"model-{kind}");
+        LlamaConfig config = kind switch
+        {
+            "qwen2" => PruneFixtures.Config with { ModelType = "qwen2", QkvBias = true },           // q/k/v biases, pruned with their rows
+            "llama+biases" => PruneFixtures.Config with { QkvBias = true, OutputBias = true, MlpBias = true }, // o/down biases stay whole
+            _ => PruneFixtures.Config,
+        };
+        if (!Directory.Exists(model)) TrainingFixtures.WriteModel(model, config, seed: 9, std: 0.3); // biases too are normal(0, 0.3)
         return model;
     }
 
@@ -112,13 +118,15 @@ public sealed class PruneRunTests(ITestOutputHelper output) : IDisposable
     }
 
     [Theory]
-    [InlineData(CompactionMode.End)]
-    [InlineData(CompactionMode.Progressive)]
-    public void The_saved_model_scores_exactly_like_the_original_with_the_adapter_and_masks(CompactionMode compaction)
+    [InlineData(CompactionMode.End, "llama")]
+    [InlineData(CompactionMode.Progressive, "llama")]
+    [InlineData(CompactionMode.End, "qwen2")]
+    [InlineData(CompactionMode.Progressive, "llama+biases")]
+    public void The_saved_model_scores_exactly_like_the_original_with_the_adapter_and_masks(CompactionMode compaction, string kind)
     {
         PruneOptions options = PruneFixtures.Options(compaction);
         string outFolder = _folder.Sub("out");
-        var (outcome, _, kept) = Run(TestBackends.Get("cpu"), PruneFixtures.Settings(Model(), outFolder, options));
+        var (outcome, _, kept) = Run(TestBackends.Get("cpu"), PruneFixtures.Settings(Model(kind), outFolder, options));
         Assert.True(outcome.Completed);
         Assert.Equal(Path.Combine(outFolder, PruneRun.ModelFolderName), outcome.OutputPath);
 
@@ -137,7 +145,7 @@ public sealed class PruneRunTests(ITestOutputHelper output) : IDisposable
         int[] targets = tokens.Skip(1).Append(0).ToArray();
         using Context ctx = TestBackends.Get("cpu").CreateContext();
         double expected;
-        using (LlamaCheckpoint original = LlamaCheckpoint.Open(Model()))
+        using (LlamaCheckpoint original = LlamaCheckpoint.Open(Model(kind)))
         using (LlamaWeights weights = LlamaWeights.Load(ctx, original, LpDType.F32))
         {
             PeftAdapter peft = PeftAdapter.Load(Path.Combine(outFolder, PruneRun.AdapterFolderName), original.Config);
