@@ -24,7 +24,6 @@ public static class CasesAttention
                 var (ro, rl) = Ref.AttentionForward(D(q), D(k), D(v), b, t, hq, kvh, d, (float)scale);
                 h.Expect(output, ro, Tol.Attention);
                 h.Expect(lse, rl, Tol.Attention);
-                h.Verify();
             });
             yield return new($"attention_backward({args})", h =>
             {
@@ -43,7 +42,6 @@ public static class CasesAttention
                 h.Expect(dq, rdq, Tol.Attention);
                 h.Expect(dk, rdk, Tol.Attention);
                 h.Expect(dv, rdv, Tol.Attention);
-                h.Verify();
             });
         }
     }

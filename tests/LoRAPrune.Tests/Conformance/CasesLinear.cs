@@ -65,7 +65,6 @@ public static class CasesLinear
                     expect[bi * g.M * ldc + i * ldc + j] = r[i * g.N + j];
         }
         h.Expect(cBack, expect, Tol.Gemm);
-        h.Verify();
     }
 
     private static double[] Slice(float[] data, int start, int rows, int cols, int ld)
@@ -132,7 +131,6 @@ public static class CasesLinear
             h.Context.LoraLinearForward(tx, tw, ta, tb, tm, Scale, lc.P, Seed, Offset, y, xa);
             h.Expect(y, ry, tol);
             if (xa is not null) h.Expect(xa, rxa, Tol.Gemm);
-            h.Verify();
             return;
         }
         var dy = Floats(86, n * outF);
@@ -151,7 +149,6 @@ public static class CasesLinear
         if (da is not null) h.Expect(da, Plus(D(daInit!), rda!), Tol.Gemm);
         if (db is not null) h.Expect(db, Plus(D(dbInit!), rdb!), Tol.Gemm);
         if (dw is not null) h.Expect(dw, Plus(D(dwInit!), rdw), Tol.Gemm);
-        h.Verify();
     }
 
     public static IEnumerable<OpCase> LoraMerge()
@@ -166,7 +163,6 @@ public static class CasesLinear
                 var tw = h.InOutTyped("w", bf16 ? LpDType.BF16 : LpDType.F32, w, outF, inF);
                 h.Context.LoraMerge(tw, h.In("a", a, r, inF), h.In("b", b, outF, r), Scale);
                 h.Expect(tw, Ref.LoraMerge(D(w), outF, inF, D(a), D(b), r, Scale), bf16 ? Tol.Bf16Round : Tol.Gemm);
-                h.Verify();
             });
         }
     }
@@ -190,7 +186,6 @@ public static class CasesLinear
                     var tb = bf16 ? h.InBf16("bias", bias, outF) : h.In("bias", bias, outF);
                     h.Context.BiasAdd(ty, tb, mask is null ? null : h.In("mask", mask, outF));
                     h.Expect(ty, Ref.BiasAdd(D(y), n, outF, D(bias), mask is null ? null : D(mask)), Tol.Elementwise);
-                    h.Verify();
                 });
                 if (bf16) continue; // the backward never reads the bias
                 yield return new($"bias_backward({tag})", h =>
@@ -201,7 +196,6 @@ public static class CasesLinear
                     var db = h.InOut("dbias", dbInit, outF);
                     h.Context.BiasBackward(h.In("dy", dy, n, outF), mask is null ? null : h.In("mask", mask, outF), db);
                     h.Expect(db, Plus(D(dbInit), Ref.BiasBackward(D(dy), n, outF, mask is null ? null : D(mask))), Tol.Reduction);
-                    h.Verify();
                 });
             }
         }
@@ -215,7 +209,6 @@ public static class CasesLinear
             var ty = h.InOut("y", y, n, outF);
             h.Context.BiasAdd(ty, h.InBf16("bias", bias, outF), h.In("mask", mask, outF));
             h.ExpectExact(ty, y.Select((v, i) => mask[i % outF] == 0f ? 0f : v + bias[i % outF]).ToArray());
-            h.Verify();
         });
     }
 }
