@@ -1,7 +1,8 @@
 // test_barrier_settings.cpp — the barrier settings a stream carries: its barrier order holds for
 // its own launches while another host thread launches on another stream in the other order; the
-// record of barrier sites met (passes, the most passes in one block, skipped threads); and the
-// knockout of one __syncthreads or __syncwarp site, which makes a kernel that needs it wrong.
+// record of barrier sites met (passes, the most passes in one block, skipped threads); the
+// knockout of one __syncthreads or __syncwarp site, which makes a kernel that needs it wrong; and a
+// warp that completes a shuffle running ahead of the rest of its block.
 #include "cudaemu_test.h"
 
 #include <atomic>
@@ -47,6 +48,22 @@ __global__ void warp_reverse_kernel(const int* in, int* out) {
     s[tid] = in[tid];
     __syncwarp();
     out[tid] = s[tid - lane + kWarpLanes - 1 - lane];
+}
+
+// Two rows per block of 64 threads: each row's sum is a warp shuffle butterfly, then one partial
+// per warp in shared memory. The first barrier keeps a warp that is done with row 0 from writing
+// its row-1 partial while the other warp still reads the row-0 partials.
+__global__ void two_row_sums_kernel(const float* in, float* out) {
+    __shared__ float partials[2];
+    const int tid = static_cast<int>(threadIdx.x);
+    for (int row = 0; row < 2; ++row) {
+        float v = in[row * 64 + tid];
+        for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_xor_sync(0xffffffffu, v, offset);
+        __syncthreads();
+        if (tid % kWarpLanes == 0) partials[tid / kWarpLanes] = v;
+        __syncthreads();
+        out[row * 64 + tid] = partials[0] + partials[1];
+    }
 }
 
 std::vector<int> iota_order(int n, bool reverse) {
@@ -176,5 +193,33 @@ CUDAEMU_TEST(warp_sync_knockout) {
     }
     CHECK(cudaemu::take_barrier_sites(s).at(0).skipped == 4u * kThreads);
     NOTE("without the __syncwarp, lanes read their partner's slot before it is written (forward and reverse)");
+    CHECK_CUDA(cudaStreamDestroy(s));
+}
+
+CUDAEMU_TEST(warp_runs_ahead_after_collective) {
+    std::vector<float> in(128), ref(128);
+    for (int i = 0; i < 128; ++i) in[static_cast<size_t>(i)] = static_cast<float>(i % 64 + 1) * (i < 64 ? 1.0f : 100.0f);
+    for (int i = 0; i < 128; ++i) ref[static_cast<size_t>(i)] = i < 64 ? 2080.0f : 208000.0f;
+    DeviceArray<float> d_in(128), d_out(128);
+    d_in.upload(in);
+    cudaStream_t s;
+    CHECK_CUDA(cudaStreamCreate(&s));
+    LP_LAUNCH(two_row_sums_kernel, 1, 64, 0, s)(d_in.get(), d_out.get());
+    CHECK(d_out.download() == ref);
+    int first_line = 0;
+    for (const cudaemu::BarrierSite& site : cudaemu::take_barrier_sites(s))
+        if (first_line == 0 || site.line < first_line) first_line = site.line;
+    CHECK(first_line > 0);
+    for (int order = 0; order <= 2; ++order) {
+        CHECK(cudaemu::set_barrier_order(s, order, 11));
+        CHECK(cudaemu::set_barrier_knockout(s, nullptr, 0));
+        LP_LAUNCH(two_row_sums_kernel, 1, 64, 0, s)(d_in.get(), d_out.get());
+        CHECK_MSG(d_out.download() == ref, "with both barriers, order %d", order);
+        CHECK(cudaemu::set_barrier_knockout(s, "test_barrier_settings.cpp", first_line));
+        LP_LAUNCH(two_row_sums_kernel, 1, 64, 0, s)(d_in.get(), d_out.get());
+        const bool wrong = d_out.download() != ref;
+        if (order != 2) CHECK_MSG(wrong, "without the first barrier the warp that finishes its shuffles first overwrites a partial (order %d)", order);
+        NOTE("order %d: the row sums are %s without the barrier before the partials are written", order, wrong ? "wrong" : "right");
+    }
     CHECK_CUDA(cudaStreamDestroy(s));
 }

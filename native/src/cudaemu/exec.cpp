@@ -327,6 +327,12 @@ private:
         return i;
     }
 
+    void push_front(unsigned i) {
+        head_ = (head_ + kMaxBlockThreads - 1) % kMaxBlockThreads;
+        queue_[head_] = i;
+        ++count_;
+    }
+
     // Queues fibers ids[0..n) in the launch's order; ids is reordered in place.
     void push_ordered(unsigned* ids, unsigned n) {
         if (launch_->barriers.order == 2) {
@@ -339,6 +345,29 @@ private:
             for (unsigned i = n; i > 0; --i) push(ids[i - 1]);
         } else {
             for (unsigned i = 0; i < n; ++i) push(ids[i]);
+        }
+    }
+
+    // Queues the lanes ids[0..n) that a warp collective released. In forward and reverse order they
+    // run on before the rest of the block, as a warp that races ahead of the others does on a GPU
+    // (so a barrier that only keeps a fast warp from overwriting what slower warps still read is
+    // needed); in shuffled order they go to the front or the back of the queue at random.
+    void push_released(unsigned* ids, unsigned n) {
+        const int order = launch_->barriers.order;
+        if (order == 2 && (splitmix64(rng_) & 1u) != 0) {
+            push_ordered(ids, n);
+            return;
+        }
+        if (order == 2) {
+            for (unsigned i = n; i > 1; --i) {
+                const unsigned j = static_cast<unsigned>(splitmix64(rng_) % i);
+                std::swap(ids[i - 1], ids[j]);
+            }
+        }
+        if (order == 1) {
+            for (unsigned i = 0; i < n; ++i) push_front(ids[i]);
+        } else {
+            for (unsigned i = n; i > 0; --i) push_front(ids[i - 1]);
         }
     }
 
@@ -491,7 +520,7 @@ private:
             lanes[lane].state = FiberState::ready;
             released_[m++] = w * kLanes + lane;
         }
-        push_ordered(released_, m);
+        push_released(released_, m);
         return true;
     }
 
