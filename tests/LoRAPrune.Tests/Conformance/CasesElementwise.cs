@@ -1,5 +1,7 @@
 // CasesElementwise.cs — conformance cases of the row-wise and elementwise ops: embedding,
-// RMSNorm, RoPE, SwiGLU, dropout, gathers and the add/axpy/convert helpers.
+// RMSNorm, RoPE, SwiGLU, dropout, gathers and the add/axpy/convert helpers; with LLaMA rows
+// (C = 4096, D = 128, F = 11008) and more rows than the CUDA kernels' 1024-block grids (RMSNorm
+// with two warps a row, so its block sums are called twice per block; embedding; gathers).
 using LoRAPrune.Native;
 using LoRAPrune.Tests.Reference;
 using static LoRAPrune.Tests.Conformance.Gen;
@@ -10,7 +12,7 @@ public static class CasesElementwise
 {
     public static IEnumerable<OpCase> Embedding()
     {
-        foreach (var (v, c, n) in new[] { (11, 13, 5), (7, 1, 1), (32, 16, 7) })
+        foreach (var (v, c, n) in new[] { (11, 13, 5), (7, 1, 1), (32, 16, 7), (300, 4096, 9), (50, 5, 1100) })
         {
             foreach (var bf16 in new[] { false, true })
             {
@@ -47,7 +49,7 @@ public static class CasesElementwise
 
     public static IEnumerable<OpCase> RmsNorm()
     {
-        foreach (var (n, c) in new[] { (1, 1), (5, 13), (7, 64), (13, 5) })
+        foreach (var (n, c) in new[] { (1, 1), (5, 13), (7, 64), (13, 5), (1100, 40), (129, 4096) })
         {
             // With one column dx = r*w*dy*eps/(x^2+eps): at eps=1e-5 that is f32 cancellation of
             // 1 - r^2 x^2, so the single-column case uses a large eps to measure the op, not the cancellation.
@@ -99,7 +101,7 @@ public static class CasesElementwise
 
     public static IEnumerable<OpCase> Rope()
     {
-        foreach (var (b, t, nh, d, off, custom) in new[] { (1, 1, 1, 2, 0L, false), (2, 5, 3, 6, 0L, false), (1, 7, 4, 8, 13L, true), (1, 3, 2, 16, 5L, false) })
+        foreach (var (b, t, nh, d, off, custom) in new[] { (1, 1, 1, 2, 0L, false), (2, 5, 3, 6, 0L, false), (1, 7, 4, 8, 13L, true), (1, 3, 2, 16, 5L, false), (1, 129, 2, 128, 0L, false) })
         {
             string tag = $"B={b},T={t},NH={nh},D={d},pos_offset={off}{(custom ? ",inv_freq" : ",theta=10000")}";
             foreach (var backward in new[] { false, true })
@@ -130,7 +132,7 @@ public static class CasesElementwise
 
     public static IEnumerable<OpCase> SwiGlu()
     {
-        foreach (var (n, f) in new[] { (1, 1), (5, 13), (7, 32) })
+        foreach (var (n, f) in new[] { (1, 1), (5, 13), (7, 32), (3, 11008) })
         {
             yield return new($"swiglu_forward(rows={n},cols={f})", h =>
             {
@@ -177,7 +179,7 @@ public static class CasesElementwise
     {
         foreach (var dtype in new[] { LpDType.F32, LpDType.BF16, LpDType.I32 })
         {
-            foreach (var (r, c, k) in new[] { (7, 13, 4), (5, 1, 5), (1, 3, 1) })
+            foreach (var (r, c, k) in new[] { (7, 13, 4), (5, 1, 5), (1, 3, 1), (1100, 3, 1030) })
             {
                 yield return new($"gather_rows(R={r},C={c},K={k},{dtype.ToString().ToLowerInvariant()})", h =>
                 {

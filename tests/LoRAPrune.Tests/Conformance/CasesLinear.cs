@@ -1,6 +1,9 @@
 // CasesLinear.cs — conformance cases of the matrix ops: strided/batched GEMM, the LoRA linear
-// layer forward and backward (masks, dropout, rank 1..16, bf16 base weights, no-LoRA), merge, and
-// the projection bias that follows a biased LoRA linear (f32/bf16 bias, masks with zeros).
+// layer forward and backward (masks, dropout, rank 1..80, bf16 base weights, no-LoRA), merge, and
+// the projection bias that follows a biased LoRA linear (f32/bf16 bias, masks with zeros). The
+// larger shapes cross the CUDA kernels' tiles (IN over 256-column chunks, R over 64-rank chunks,
+// rows of a gradient split over 32-row steps, merge rows over the 1024-block grid) and include
+// LLaMA rows (IN = 4096, R = 8 and 64).
 using LoRAPrune.Native;
 using LoRAPrune.Tests.Reference;
 using static LoRAPrune.Tests.Conformance.Gen;
@@ -92,6 +95,9 @@ public static class CasesLinear
         new(13, 8, 8, 4, true, 0.25f, true, false),
         new(6, 32, 20, 8, false, 0f, true, false),
         new(5, 11, 9, 0, false, 0f, false, true, NoLora: true),
+        new(20, 300, 96, 80, true, 0.1f, false, false),
+        new(300, 4096, 24, 8, true, 0.1f, false, true),
+        new(144, 4096, 40, 64, false, 0f, true, false),
     };
 
     private const float Scale = 2f;
@@ -153,7 +159,12 @@ public static class CasesLinear
 
     public static IEnumerable<OpCase> LoraMerge()
     {
-        foreach (var (outF, inF, r, bf16) in new[] { (7, 13, 3, false), (5, 5, 1, false), (16, 12, 16, false), (7, 13, 3, true), (9, 33, 8, true) })
+        var shapes = new[]
+        {
+            (7, 13, 3, false), (5, 5, 1, false), (16, 12, 16, false), (7, 13, 3, true), (9, 33, 8, true),
+            (6, 300, 300, true), (1030, 5, 3, false), (8, 4096, 64, false),
+        };
+        foreach (var (outF, inF, r, bf16) in shapes)
         {
             yield return new($"lora_merge(OUT={outF},IN={inF},R={r}{(bf16 ? ",W=bf16" : "")})", h =>
             {
@@ -172,7 +183,7 @@ public static class CasesLinear
 
     public static IEnumerable<OpCase> Bias()
     {
-        foreach (var (n, outF) in new[] { (1, 1), (5, 13), (7, 64), (13, 5), (300, 37) })
+        foreach (var (n, outF) in new[] { (1, 1), (5, 13), (7, 64), (13, 5), (300, 37), (129, 4096) })
         {
             foreach (var (bf16, masked) in new[] { (false, false), (false, true), (true, false), (true, true) })
             {

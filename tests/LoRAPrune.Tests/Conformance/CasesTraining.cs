@@ -1,5 +1,8 @@
 // CasesTraining.cs — conformance cases of the loss, the optimizer, gradient clipping and the
 // LoRAPrune importance ops (fused accumulation in all modes and axes, group normalisation, EMA).
+// The larger shapes cross the CUDA kernels' tiles and grids: loss rows over the 1024-block grid and
+// LLaMA's vocabulary, more gradient blocks than the norm's 512 partial sums, R over 16-rank chunks,
+// W over several 32 x 128 tiles in both axes (IN = 4096), more than 256 groups.
 using LoRAPrune.Native;
 using LoRAPrune.Tests.Reference;
 using static LoRAPrune.Tests.Conformance.Gen;
@@ -12,7 +15,7 @@ public static class CasesTraining
 
     public static IEnumerable<OpCase> CrossEntropy()
     {
-        foreach (var (n, v, ignored) in new[] { (1, 2, false), (5, 13, true), (7, 100, true), (3, 1000, false) })
+        foreach (var (n, v, ignored) in new[] { (1, 2, false), (5, 13, true), (7, 100, true), (3, 1000, false), (1030, 40, true), (3, 32000, false) })
         {
             string args = $"N={n},V={v}{(ignored ? ",ignore" : "")}";
             int[] Targets()
@@ -84,7 +87,7 @@ public static class CasesTraining
 
     public static IEnumerable<OpCase> GradNorm()
     {
-        foreach (var (n, maxNorm) in new[] { (1, 0.1f), (13, 100f), (1000, 1f), (4099, 5f) })
+        foreach (var (n, maxNorm) in new[] { (1, 0.1f), (13, 100f), (1000, 1f), (4099, 5f), (140000, 50f) })
         {
             yield return new($"grad_norm_accumulate(n={n})", h =>
             {
@@ -125,9 +128,14 @@ public static class CasesTraining
         cases.Add(new(9, 40, 4, ImportanceMode.Lora, 1, true));
         cases.Add(new(6, 11, 0, ImportanceMode.Magnitude, 0, false, NoLora: true));
         cases.Add(new(6, 11, 0, ImportanceMode.Grad, 1, false, NoLora: true));
+        cases.Add(new(40, 300, 24, ImportanceMode.Lora, 0, false));
+        cases.Add(new(40, 300, 24, ImportanceMode.Lora, 1, false));
+        cases.Add(new(64, 4096, 64, ImportanceMode.Lora, 0, true));
+        cases.Add(new(64, 4096, 8, ImportanceMode.Grad, 1, false));
+        cases.Add(new(33, 4096, 17, ImportanceMode.Magnitude, 1, true));
         foreach (var c in cases) yield return new(c.ToString(), h => RunImportance(h, c));
 
-        foreach (var (n, group) in new[] { (12, 4L), (13, 1L), (8, 8L), (96, 6L) })
+        foreach (var (n, group) in new[] { (12, 4L), (13, 1L), (8, 8L), (96, 6L), (600, 2L) })
         {
             yield return new($"importance_group_normalize(n={n},group_size={group})", h =>
             {
