@@ -40,12 +40,14 @@ public class ConformanceTests
         select new object[] { v.Name, c.Name };
 
     /// <summary>Runs one case on one variant and verifies it: guard bytes, unchanged inputs and every
-    /// expectation the case recorded. Throws when anything failed.</summary>
-    internal static void RunCase(BackendVariant variant, OpCase opCase)
+    /// expectation the case recorded. Throws when anything failed; otherwise hands the case's context
+    /// to <paramref name="inspect"/> (the knockout test reads the emulator's barrier record there).</summary>
+    internal static void RunCase(BackendVariant variant, OpCase opCase, Action<Context>? inspect = null)
     {
         using var h = new OpHarness(variant, opCase.Name);
         opCase.Run(h);
         h.Verify();
+        inspect?.Invoke(h.Context);
     }
 
     private static void Run(string backend, string op) => RunCase(TestBackends.Get(backend), AllCases.Value[op]);
