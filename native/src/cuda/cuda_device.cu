@@ -168,8 +168,9 @@ void device_info(int device, lp_device_info* out) {
     cudaDeviceProp prop;
     LP_CUDA_CHECK(cudaGetDeviceProperties(&prop, device));
     out->backend = kind();
-    std::strncpy(out->name, prop.name, sizeof(out->name) - 1);
-    out->name[sizeof(out->name) - 1] = '\0';
+    const size_t name_length = strnlen(prop.name, sizeof(out->name) - 1);
+    std::memcpy(out->name, prop.name, name_length);
+    out->name[name_length] = '\0';
     out->compute_major = prop.major;
     out->compute_minor = prop.minor;
     out->multiprocessors = prop.multiProcessorCount;

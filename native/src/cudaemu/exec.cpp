@@ -5,6 +5,7 @@
 // participating lane has arrived, skips the stream's knocked-out barrier site, counts the barrier
 // sites each block meets, and turns deadlocks, divergent __syncthreads and traps into launch
 // failures instead of hangs.
+#include "asan.h"
 #include "fiber.h"
 #include "internal.h"
 
@@ -180,6 +181,7 @@ public:
         t_block_dim = launch.block;
         t_grid_dim = launch.grid;
         t_dynamic_smem = smem_;
+        if (smem_) limit_addressable(smem_, launch.smem, kMaxDynamicSmem);
         if (!smem_ || !ensure_stacks(launch.threads)) {
             launch.fail("the emulator could not allocate the stacks or shared memory of a block");
         }
@@ -257,17 +259,16 @@ public:
     [[noreturn]] void trap() {
         Fiber& f = *current_;
         f.state = FiberState::trapped;
-        fiber_switch(f.ctx, sched_);
-        __builtin_unreachable();  // a trapped fiber is never resumed
+        fiber_exit(f.ctx, sched_);  // a trapped fiber is never resumed
     }
 
     static void fiber_entry() {
         Worker& w = *t_worker;
         Fiber& f = *w.current_;
+        fiber_entered(w.sched_);
         w.launch_->run(w.launch_->bound);
         f.state = FiberState::exited;
-        fiber_switch(f.ctx, w.sched_);
-        __builtin_unreachable();  // an exited fiber is never resumed
+        fiber_exit(f.ctx, w.sched_);  // an exited fiber is never resumed
     }
 
 private:
