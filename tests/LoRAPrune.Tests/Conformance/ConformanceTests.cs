@@ -84,15 +84,20 @@ public class ConformanceTests
 
     /// <summary>CI names the backend libraries it built (LORAPRUNE_REQUIRE_BACKENDS=cpu,cudaemu): a
     /// library that fails to load must fail the run, not silently shrink the matrix. A required
-    /// library that is also requested for testing must be under test.</summary>
+    /// library that is also requested for testing must be under test, and must come from
+    /// LORAPRUNE_NATIVE_DIR when that is set (the sanitizer run must not test an ordinary build).</summary>
     [Fact]
     public void required_backends_are_loaded()
     {
         var required = Environment.GetEnvironmentVariable("LORAPRUNE_REQUIRE_BACKENDS") ?? "cpu";
+        var folder = Environment.GetEnvironmentVariable("LORAPRUNE_NATIVE_DIR");
         foreach (var name in required.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
         {
-            Assert.True(Backend.TryLoad(name, out _, out var trace), $"backend '{name}' is required but did not load:\n{trace}");
+            Assert.True(Backend.TryLoad(name, out var backend, out var trace), $"backend '{name}' is required but did not load:\n{trace}");
             if (TestBackends.Requested.Contains(name)) Assert.Contains(TestBackends.Variants, v => v.Backend.Name == name);
+            if (!string.IsNullOrEmpty(folder))
+                Assert.True(Path.GetDirectoryName(backend!.LibraryPath) == Path.TrimEndingDirectorySeparator(Path.GetFullPath(folder)),
+                            $"backend '{name}' was loaded from {backend.LibraryPath}, not from LORAPRUNE_NATIVE_DIR={folder}");
         }
     }
 }
