@@ -334,14 +334,17 @@ private:
         ++count_;
     }
 
+    // Puts ids[0..n) in an order drawn from the block's generator.
+    void shuffle(unsigned* ids, unsigned n) {
+        for (unsigned i = n; i > 1; --i) {
+            const unsigned j = static_cast<unsigned>(splitmix64(rng_) % i);
+            std::swap(ids[i - 1], ids[j]);
+        }
+    }
+
     // Queues fibers ids[0..n) in the launch's order; ids is reordered in place.
     void push_ordered(unsigned* ids, unsigned n) {
-        if (launch_->barriers.order == 2) {
-            for (unsigned i = n; i > 1; --i) {
-                const unsigned j = static_cast<unsigned>(splitmix64(rng_) % i);
-                std::swap(ids[i - 1], ids[j]);
-            }
-        }
+        if (launch_->barriers.order == 2) shuffle(ids, n);
         if (launch_->barriers.order == 1) {
             for (unsigned i = n; i > 0; --i) push(ids[i - 1]);
         } else {
@@ -359,12 +362,7 @@ private:
             push_ordered(ids, n);
             return;
         }
-        if (order == 2) {
-            for (unsigned i = n; i > 1; --i) {
-                const unsigned j = static_cast<unsigned>(splitmix64(rng_) % i);
-                std::swap(ids[i - 1], ids[j]);
-            }
-        }
+        if (order == 2) shuffle(ids, n);
         if (order == 1) {
             for (unsigned i = 0; i < n; ++i) push_front(ids[i]);
         } else {
