@@ -162,7 +162,7 @@ conformance_table() {
 
 # Prints "N passed, N failed, N skipped" from the native CTest log and the .NET TRX results.
 summarize() {
-  local passed=0 failed=0 skipped=0 f p x n
+  local passed=0 failed=0 skipped=0 f p x n t
   if [[ -f "$1" ]]; then
     p=$(grep -cE "^ *[0-9]+/[0-9]+ Test +#[0-9]+: .* Passed" "$1" || true)
     x=$(grep -cE "^ *[0-9]+/[0-9]+ Test +#[0-9]+: .*(Failed|\*\*\*)" "$1" || true)
@@ -172,8 +172,10 @@ summarize() {
     [[ -f "$f" ]] || continue
     p=$(grep -o '<Counters [^>]*' "$f" | grep -o ' passed="[0-9]*"' | grep -o '[0-9]*' || echo 0)
     x=$(grep -o '<Counters [^>]*' "$f" | grep -o ' failed="[0-9]*"' | grep -o '[0-9]*' || echo 0)
-    n=$(grep -o '<Counters [^>]*' "$f" | grep -o ' notExecuted="[0-9]*"' | grep -o '[0-9]*' || echo 0)
-    passed=$((passed + p)); failed=$((failed + x)); skipped=$((skipped + n))
+    # Skipped tests are in total but not in executed (the notExecuted counter stays 0 for them).
+    t=$(grep -o '<Counters [^>]*' "$f" | grep -o ' total="[0-9]*"' | grep -o '[0-9]*' || echo 0)
+    n=$(grep -o '<Counters [^>]*' "$f" | grep -o ' executed="[0-9]*"' | grep -o '[0-9]*' || echo 0)
+    passed=$((passed + p)); failed=$((failed + x)); skipped=$((skipped + t - n))
   done
   echo "$passed passed, $failed failed, $skipped skipped"
 }
