@@ -1,9 +1,11 @@
-// EmulatorFactAttribute.cs — a test that needs the CUDA emulator among the backends under test;
-// it is reported as skipped, with the reason, where cudaemu is not loaded or not requested.
+// BackendFactAttributes.cs — tests that need a backend besides the cpu one among the backends under
+// test (the CUDA emulator, or any device backend); they are reported as skipped, with the reason,
+// where it is not loaded or not requested, instead of passing without running.
 using LoRAPrune.Native;
 
 namespace LoRAPrune.Tests.Conformance;
 
+/// <summary>A test that needs the CUDA emulator (cudaemu) under test.</summary>
 public sealed class EmulatorFactAttribute : FactAttribute
 {
     public EmulatorFactAttribute()
