@@ -7,23 +7,31 @@
 #   90  H100, H200, GH200         (Hopper)
 # Each is compiled to SASS; sm_90 also embeds PTX so newer GPUs can JIT it.
 #
-# Host compiler: CUDA 11.8's nvcc rejects gcc 12, so prefer clang++-14 or g++-11 when present
-# (override with -DCMAKE_CUDA_HOST_COMPILER=...).
+# Host compiler: CUDA 11.8's nvcc (Debian 12's nvidia-cuda-toolkit) accepts gcc 6 to 11; gcc 12,
+# Debian's default, is refused, and clang++-14 as host fails inside libstdc++ 12's headers. So
+# g++-11 is taken when present (override with -DCMAKE_CUDA_HOST_COMPILER=... or CUDAHOSTCXX).
+# check_language runs a separate CMake project that reads only the CUDAHOSTCXX environment
+# variable, so the choice goes there too, before the check.
 if(LP_CUDA STREQUAL "OFF")
   return()
 endif()
 
 include(CheckLanguage)
-if(NOT CMAKE_CUDA_HOST_COMPILER)
-  find_program(LP_CUDA_HOST_CXX NAMES clang++-14 g++-11)
+if(NOT CMAKE_CUDA_HOST_COMPILER AND "$ENV{CUDAHOSTCXX}" STREQUAL "")
+  find_program(LP_CUDA_HOST_CXX NAMES g++-11)
   if(LP_CUDA_HOST_CXX)
     set(CMAKE_CUDA_HOST_COMPILER "${LP_CUDA_HOST_CXX}" CACHE FILEPATH "Host compiler of nvcc")
   endif()
 endif()
+if(CMAKE_CUDA_HOST_COMPILER)
+  set(ENV{CUDAHOSTCXX} "${CMAKE_CUDA_HOST_COMPILER}")
+endif()
 check_language(CUDA)
 if(NOT CMAKE_CUDA_COMPILER)
   if(LP_CUDA STREQUAL "ON")
-    message(FATAL_ERROR "LP_CUDA=ON but no CUDA compiler (nvcc) was found")
+    message(FATAL_ERROR "LP_CUDA=ON but no working CUDA compiler was found: nvcc is not on the PATH, or it refuses the "
+                        "host compiler (CUDA 11.8 needs g++ 11 or older: apt-get install g++-11). The check's output is in "
+                        "${CMAKE_BINARY_DIR}/CMakeFiles/CMakeError.log")
   endif()
   message(STATUS "LoRAPrune: nvcc not found, loraprune_cuda is not built (LP_CUDA=AUTO)")
   return()

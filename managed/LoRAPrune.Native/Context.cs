@@ -2,6 +2,7 @@
 // buffers and tensors allocated in it. Not thread-safe, like the native context: use one per
 // thread. Disposing it frees every buffer still alive. The op methods are in ContextOps.cs.
 using System.Runtime.CompilerServices;
+using System.Text;
 
 namespace LoRAPrune.Native;
 
@@ -44,10 +45,34 @@ public sealed unsafe partial class Context : IDisposable
         lock (Gate) Check(Api.lp_context_synchronize(_handle.Raw));
     }
 
-    /// <summary>Barrier thread order of the emulated CUDA backend; other backends accept Forward only.</summary>
+    /// <summary>Barrier thread order of the emulated CUDA backend for this context's launches; other
+    /// backends accept Forward only.</summary>
     public void SetEmulationOrder(EmulationOrder order, ulong seed = 0)
     {
         lock (Gate) Check(Api.lp_context_set_emulation_order(_handle.Raw, (int)order, seed));
+    }
+
+    /// <summary>Emulated CUDA backend only: every launch of this context skips the barrier written at
+    /// <paramref name="site"/> ("attention.cu:118"), as if it were deleted; null restores it.</summary>
+    public void SetEmulationKnockout(string? site)
+    {
+        byte[]? text = site is null ? null : Encoding.UTF8.GetBytes(site + "\0");
+        fixed (byte* p = text)
+        {
+            lock (Gate) Check(Api.lp_context_set_emulation_knockout(_handle.Raw, p));
+        }
+    }
+
+    /// <summary>Emulated CUDA backend only: the barrier sites this context's launches met since the
+    /// previous call.</summary>
+    public IReadOnlyList<BarrierSite> TakeEmulationBarrierSites()
+    {
+        byte* text;
+        lock (Gate)
+        {
+            Check(Api.lp_context_take_emulation_barrier_sites(_handle.Raw, &text));
+            return BarrierSite.ParseLines(NativeApi.Utf8(text));
+        }
     }
 
     /// <summary>A new device buffer of the given size (contents undefined).</summary>

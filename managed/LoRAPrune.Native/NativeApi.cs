@@ -26,6 +26,8 @@ internal sealed unsafe class NativeApi
     public readonly delegate* unmanaged[Cdecl]<nint, LpMemoryStats*, LpStatus> lp_context_get_memory_stats;
     public readonly delegate* unmanaged[Cdecl]<nint, LpStatus> lp_context_reset_peak;
     public readonly delegate* unmanaged[Cdecl]<nint, int, ulong, LpStatus> lp_context_set_emulation_order;
+    public readonly delegate* unmanaged[Cdecl]<nint, byte*, LpStatus> lp_context_set_emulation_knockout;
+    public readonly delegate* unmanaged[Cdecl]<nint, byte**, LpStatus> lp_context_take_emulation_barrier_sites;
     public readonly delegate* unmanaged[Cdecl]<nint, ulong, nint*, LpStatus> lp_buffer_alloc;
     public readonly delegate* unmanaged[Cdecl]<nint, LpStatus> lp_buffer_free;
     public readonly delegate* unmanaged[Cdecl]<nint, void**, LpStatus> lp_buffer_get_data;
@@ -91,6 +93,8 @@ internal sealed unsafe class NativeApi
         lp_context_get_memory_stats = (delegate* unmanaged[Cdecl]<nint, LpMemoryStats*, LpStatus>)Export(nameof(lp_context_get_memory_stats));
         lp_context_reset_peak = (delegate* unmanaged[Cdecl]<nint, LpStatus>)Export(nameof(lp_context_reset_peak));
         lp_context_set_emulation_order = (delegate* unmanaged[Cdecl]<nint, int, ulong, LpStatus>)Export(nameof(lp_context_set_emulation_order));
+        lp_context_set_emulation_knockout = (delegate* unmanaged[Cdecl]<nint, byte*, LpStatus>)Export(nameof(lp_context_set_emulation_knockout));
+        lp_context_take_emulation_barrier_sites = (delegate* unmanaged[Cdecl]<nint, byte**, LpStatus>)Export(nameof(lp_context_take_emulation_barrier_sites));
         lp_buffer_alloc = (delegate* unmanaged[Cdecl]<nint, ulong, nint*, LpStatus>)Export(nameof(lp_buffer_alloc));
         lp_buffer_free = (delegate* unmanaged[Cdecl]<nint, LpStatus>)Export(nameof(lp_buffer_free));
         lp_buffer_get_data = (delegate* unmanaged[Cdecl]<nint, void**, LpStatus>)Export(nameof(lp_buffer_get_data));

@@ -12,6 +12,10 @@ internal sealed partial class CliProcess : IDisposable
 {
     public const int SIGINT = 2;
 
+    /// <summary>The interrupt the tests send: SIGTERM reaches the same handler as Ctrl-C's SIGINT (finish the step, write a
+    /// checkpoint, exit 130), and unlike SIGINT it is not ignored in children of a shell's background job.</summary>
+    public const int SIGTERM = 15;
+
     private readonly StringBuilder _log = new();
 
     private CliProcess(Process process) => Process = process;

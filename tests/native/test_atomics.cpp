@@ -72,7 +72,7 @@ CUDAEMU_TEST(atomics_many_blocks) {
     init.min = INT32_MAX;
     DeviceArray<Totals> d_t(1);
     for (const Order& o : kOrders) {
-        cudaemu::set_barrier_order(o.order, o.seed);
+        cudaemu::set_barrier_order(nullptr, o.order, o.seed);
         d_t.upload({init});
         LP_LAUNCH(atomics_kernel, blocks, threads, 0, nullptr)(d_t.get(), n);
         CHECK_CUDA(cudaGetLastError());
@@ -96,7 +96,7 @@ CUDAEMU_TEST(atomics_many_blocks) {
         CHECK_MSG(t.cas_count == n, "cas loop %d", t.cas_count);
         CHECK(t.wrap == static_cast<unsigned int>(n % 100));
     }
-    cudaemu::set_barrier_order(0, 0);
+    cudaemu::set_barrier_order(nullptr, 0, 0);
     NOTE("%d threads on %d host threads: atomicAdd int/unsigned/u64/float/double exact, atomicMax/Min, atomicCAS loop, atomicInc wrap",
          n, cudaemu::thread_count());
 }

@@ -109,7 +109,7 @@ CUDAEMU_TEST(barrier_reduction) {
     d_in.upload(in);
     int missing_caught = 0;
     for (const Order& o : kOrders) {
-        CHECK(cudaemu::set_barrier_order(o.order, o.seed));
+        CHECK(cudaemu::set_barrier_order(nullptr, o.order, o.seed));
         LP_LAUNCH(block_sum_kernel, blocks, kReduceThreads, 0, nullptr)(d_in.get(), d_out.get(), n);
         CHECK_CUDA(cudaGetLastError());
         CHECK_MSG(d_out.download() == ref, "with barriers, order %s", o.name);
@@ -121,7 +121,7 @@ CUDAEMU_TEST(barrier_reduction) {
         if (o.order != 1) CHECK_MSG(wrong, "a missing barrier must give a wrong sum in order %s", o.name);
     }
     CHECK(missing_caught >= 3);
-    cudaemu::set_barrier_order(0, 0);
+    cudaemu::set_barrier_order(nullptr, 0, 0);
 }
 
 CUDAEMU_TEST(barrier_transpose) {
@@ -136,7 +136,7 @@ CUDAEMU_TEST(barrier_transpose) {
     const dim3 grid((cols + kTile - 1) / kTile, (rows + kTile - 1) / kTile);
     const dim3 block(kTile, 8);
     for (const Order& o : kOrders) {
-        cudaemu::set_barrier_order(o.order, o.seed);
+        cudaemu::set_barrier_order(nullptr, o.order, o.seed);
         d_out.zero();
         LP_LAUNCH(transpose_kernel, grid, block, 0, nullptr)(d_in.get(), d_out.get(), rows, cols);
         CHECK_CUDA(cudaGetLastError());
@@ -148,7 +148,7 @@ CUDAEMU_TEST(barrier_transpose) {
         CHECK_MSG(wrong, "a transpose without its barrier must be wrong in order %s", o.name);
         NOTE("transpose %dx%d: exact with the barrier, %s without it (order %s)", rows, cols, wrong ? "wrong" : "RIGHT", o.name);
     }
-    cudaemu::set_barrier_order(0, 0);
+    cudaemu::set_barrier_order(nullptr, 0, 0);
 }
 
 CUDAEMU_TEST(builtin_indices) {
@@ -175,7 +175,7 @@ CUDAEMU_TEST(barrier_predicates) {
     const int threads = 200;
     DeviceArray<int> d_out(static_cast<size_t>(threads) * 5);
     for (const Order& o : kOrders) {
-        cudaemu::set_barrier_order(o.order, o.seed);
+        cudaemu::set_barrier_order(nullptr, o.order, o.seed);
         LP_LAUNCH(sync_predicates_kernel, 1, threads, 0, nullptr)(d_out.get());
         CHECK_CUDA(cudaGetLastError());
         const std::vector<int> out = d_out.download();
@@ -186,6 +186,6 @@ CUDAEMU_TEST(barrier_predicates) {
         }
         CHECK_MSG(ok, "order %s", o.name);
     }
-    cudaemu::set_barrier_order(0, 0);
+    cudaemu::set_barrier_order(nullptr, 0, 0);
     NOTE("__syncthreads_count/and/or give the block-wide results to every thread in every order");
 }

@@ -87,10 +87,10 @@ void expect_failure(void (*kernel)(int*), const char* name, unsigned int blocks,
 
 CUDAEMU_TEST(fault_deadlock) {
     for (const Order& o : kOrders) {
-        cudaemu::set_barrier_order(o.order, o.seed);
+        cudaemu::set_barrier_order(nullptr, o.order, o.seed);
         expect_failure(deadlock_kernel, "deadlock", 4, 128, "deadlock");
     }
-    cudaemu::set_barrier_order(0, 0);
+    cudaemu::set_barrier_order(nullptr, 0, 0);
 }
 
 CUDAEMU_TEST(fault_divergent_barrier) { expect_failure(divergent_barrier_kernel, "divergent __syncthreads", 2, 128, "divergent barriers"); }
@@ -106,12 +106,12 @@ CUDAEMU_TEST(fault_warp_misuse) {
 CUDAEMU_TEST(exited_threads_count_as_arrived) {
     DeviceArray<int> d(128);
     for (const Order& o : kOrders) {
-        cudaemu::set_barrier_order(o.order, o.seed);
+        cudaemu::set_barrier_order(nullptr, o.order, o.seed);
         LP_LAUNCH(early_exit_kernel, 3, 128, 0, nullptr)(d.get());
         CHECK_CUDA(cudaGetLastError());
         const std::vector<int> out = d.download();
         for (int t = 0; t < 96; ++t) CHECK_MSG(out[static_cast<size_t>(t)] == 95 - t, "order %s thread %d", o.name, t);
     }
-    cudaemu::set_barrier_order(0, 0);
+    cudaemu::set_barrier_order(nullptr, 0, 0);
     NOTE("threads that returned before __syncthreads do not block it");
 }

@@ -77,7 +77,7 @@ CUDAEMU_TEST(perf) {
     std::printf("  %d host threads, %s fibers\n", cudaemu::thread_count(), CUDAEMU_PERF_FIBERS);
     double worst = 0.0;
     for (const Order& o : kOrders) {
-        cudaemu::set_barrier_order(o.order, o.seed);
+        cudaemu::set_barrier_order(nullptr, o.order, o.seed);
         const double t3 = seconds([&] { LP_LAUNCH(three_barriers_kernel, blocks, kThreads, 0, nullptr)(d_in.get(), d_out.get()); });
         CHECK_CUDA(cudaGetLastError());
         CHECK(d_out.download() == ref);
@@ -86,7 +86,7 @@ CUDAEMU_TEST(perf) {
         worst = t3 > worst ? t3 : worst;
         std::printf("  order %-17s 1000 blocks x 256 threads: 3 barriers %.1f ms, 5 shuffles + 1 barrier %.1f ms\n", o.name, t3 * 1e3, ts * 1e3);
     }
-    cudaemu::set_barrier_order(0, 0);
+    cudaemu::set_barrier_order(nullptr, 0, 0);
 
     const int m = 1 << 20;
     DeviceArray<float> x(static_cast<size_t>(m)), y(static_cast<size_t>(m));

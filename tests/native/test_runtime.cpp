@@ -210,7 +210,7 @@ CUDAEMU_TEST(device_properties) {
     CHECK(std::strcmp(cudaGetErrorString(cudaErrorInvalidConfiguration), "invalid configuration argument") == 0);
     CHECK(std::strcmp(cudaGetErrorName(cudaErrorLaunchFailure), "cudaErrorLaunchFailure") == 0);
     CHECK(std::strcmp(cudaGetErrorString(cudaSuccess), "no error") == 0);
-    CHECK(!cudaemu::set_barrier_order(3, 0));
-    CHECK(!cudaemu::set_barrier_order(-1, 0));
+    CHECK(!cudaemu::set_barrier_order(nullptr, 3, 0));
+    CHECK(!cudaemu::set_barrier_order(nullptr, -1, 0));
     NOTE("error names and strings as CUDA's; barrier orders outside 0..2 are refused");
 }

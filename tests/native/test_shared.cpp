@@ -78,13 +78,13 @@ CUDAEMU_TEST(shared_dynamic) {
 CUDAEMU_TEST(shared_static_per_block) {
     DeviceArray<int> d_errors(1);
     for (const Order& o : kOrders) {
-        cudaemu::set_barrier_order(o.order, o.seed);
+        cudaemu::set_barrier_order(nullptr, o.order, o.seed);
         d_errors.zero();
         LP_LAUNCH(static_smem_kernel, 200, 128, 0, nullptr)(d_errors.get());
         CHECK_CUDA(cudaGetLastError());
         CHECK_MSG(d_errors.download()[0] == 0, "order %s: blocks saw each other's __shared__ data", o.name);
     }
-    cudaemu::set_barrier_order(0, 0);
+    cudaemu::set_barrier_order(nullptr, 0, 0);
     CHECK(cudaemu::thread_count() >= 2);
     NOTE("static __shared__ arrays are per block: 200 blocks on %d host threads never see another block's values", cudaemu::thread_count());
 }

@@ -130,7 +130,7 @@ CUDAEMU_TEST(warp_shuffles) {
     const int threads = 64;
     DeviceArray<int> d_out(static_cast<size_t>(threads) * kShflResults);
     for (const Order& o : kOrders) {
-        cudaemu::set_barrier_order(o.order, o.seed);
+        cudaemu::set_barrier_order(nullptr, o.order, o.seed);
         for (const Case& c : cases) {
             LP_LAUNCH(shuffles_kernel, 1, threads, 0, nullptr)(d_out.get(), c.src, c.width, c.delta, c.lane_mask);
             CHECK_CUDA(cudaGetLastError());
@@ -144,7 +144,7 @@ CUDAEMU_TEST(warp_shuffles) {
                 }
         }
     }
-    cudaemu::set_barrier_order(0, 0);
+    cudaemu::set_barrier_order(nullptr, 0, 0);
     NOTE("__shfl/_up/_down/_xor_sync for widths 1..32, out-of-range and later-segment lanes, int/long long/double/bf16 operands");
 }
 
@@ -175,7 +175,7 @@ CUDAEMU_TEST(warp_votes) {
 CUDAEMU_TEST(warp_divergent_groups) {
     DeviceArray<int> d_out(64);
     for (const Order& o : kOrders) {
-        cudaemu::set_barrier_order(o.order, o.seed);
+        cudaemu::set_barrier_order(nullptr, o.order, o.seed);
         LP_LAUNCH(disjoint_masks_kernel, 1, 64, 0, nullptr)(d_out.get());
         CHECK_CUDA(cudaGetLastError());
         const std::vector<int> out = d_out.download();
@@ -193,7 +193,7 @@ CUDAEMU_TEST(warp_divergent_groups) {
         for (int t = 0; t < 64; ++t)
             if (t % 32 < 16) CHECK_MSG(ex[static_cast<size_t>(t)] == ((t % 32) ^ 1) + 1600 + 10000, "order %s thread %d: %d", o.name, t, ex[static_cast<size_t>(t)]);
     }
-    cudaemu::set_barrier_order(0, 0);
+    cudaemu::set_barrier_order(nullptr, 0, 0);
     NOTE("lanes 0-15 and 16-31 in different collectives over disjoint masks; collectives of a warp whose other lanes exited");
 }
 
@@ -207,13 +207,13 @@ CUDAEMU_TEST(warp_reduction) {
     DeviceArray<int> d_disagree(1);
     d_in.upload(in);
     for (const Order& o : kOrders) {
-        cudaemu::set_barrier_order(o.order, o.seed);
+        cudaemu::set_barrier_order(nullptr, o.order, o.seed);
         d_disagree.zero();
         LP_LAUNCH(warp_reduce_kernel, blocks, threads, 0, nullptr)(d_in.get(), d_out.get(), d_disagree.get());
         CHECK_CUDA(cudaGetLastError());
         CHECK_MSG(d_out.download() == ref, "order %s", o.name);
         CHECK(d_disagree.download()[0] == 0);
     }
-    cudaemu::set_barrier_order(0, 0);
+    cudaemu::set_barrier_order(nullptr, 0, 0);
     NOTE("warp-shuffle block reduction of 64 blocks x 256 integers-valued floats is exact; all lanes agree after the butterfly");
 }

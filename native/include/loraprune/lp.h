@@ -44,7 +44,7 @@ extern "C" {
 
 /* ABI version: a host refuses a library with another MAJOR. MINOR grows with compatible additions. */
 #define LP_ABI_VERSION_MAJOR 1
-#define LP_ABI_VERSION_MINOR 2
+#define LP_ABI_VERSION_MINOR 3
 
 typedef enum lp_status {
     LP_OK = 0,
@@ -139,9 +139,20 @@ LP_API lp_status lp_context_destroy(lp_context_t ctx); /* frees every buffer sti
 LP_API lp_status lp_context_synchronize(lp_context_t ctx);
 LP_API lp_status lp_context_get_memory_stats(lp_context_t ctx, lp_memory_stats* out_stats);
 LP_API lp_status lp_context_reset_peak(lp_context_t ctx);
-/* Barrier order of the emulated CUDA backend: 0 forward, 1 reverse, 2 shuffled (seeded). Other
- * backends accept 0 only. Lets tests expose a missing __syncthreads as a wrong answer. */
+/* Barrier order of the emulated CUDA backend: 0 forward, 1 reverse, 2 shuffled (seeded), for every
+ * launch of this context (other contexts keep their own). Other backends accept 0 only. Lets tests
+ * expose a missing __syncthreads as a wrong answer. */
 LP_API lp_status lp_context_set_emulation_order(lp_context_t ctx, int32_t order, uint64_t seed);
+/* Emulated CUDA backend only (others: LP_ERR_UNSUPPORTED) (ABI 1.3). Every launch of this context
+ * skips the barrier written at `site`, "file:line" of the CUDA sources ("attention.cu:118"), as if
+ * that __syncthreads or __syncwarp were deleted; NULL or "" restores it. Lets a test show that some
+ * case fails without each barrier. */
+LP_API lp_status lp_context_set_emulation_knockout(lp_context_t ctx, const char* site);
+/* Emulated CUDA backend only (ABI 1.3): the barrier sites the launches of this context met since
+ * the previous call, one line each, sorted: "file:line passes max_passes_per_block skipped\n"
+ * (passes: barrier phases released, summed over blocks; skipped: threads that went through a
+ * knocked-out site). *out_text is library-owned and valid until this thread's next call. */
+LP_API lp_status lp_context_take_emulation_barrier_sites(lp_context_t ctx, const char** out_text);
 
 LP_API lp_status lp_buffer_alloc(lp_context_t ctx, uint64_t bytes, lp_buffer_t* out_buf);
 LP_API lp_status lp_buffer_free(lp_buffer_t buf);

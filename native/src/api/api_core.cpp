@@ -5,7 +5,9 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <sstream>
@@ -380,8 +382,33 @@ lp_status lp_context_set_emulation_order(lp_context_t ctx, int32_t order, uint64
         check_context(ctx);
         if (order < 0 || order > 2) fail(LP_ERR_INVALID_ARGUMENT, "order=" + std::to_string(order) + " must be 0 (forward), 1 (reverse) or 2 (shuffled)");
         backend::set_emulation_order(ctx, order, seed);
-        ctx->emulation_order = order;
-        ctx->emulation_seed = seed;
+    });
+}
+
+lp_status lp_context_set_emulation_knockout(lp_context_t ctx, const char* site) {
+    LP_API_BODY({
+        check_context(ctx);
+        if (!site || *site == '\0') {
+            backend::set_emulation_knockout(ctx, nullptr, 0);
+            return;
+        }
+        const std::string text(site);
+        const size_t colon = text.rfind(':');
+        char* end = nullptr;
+        const long line = colon == std::string::npos ? 0 : std::strtol(text.c_str() + colon + 1, &end, 10);
+        if (colon == std::string::npos || colon == 0 || end == text.c_str() + colon + 1 || *end != '\0' || line < 1 || line > INT32_MAX)
+            fail(LP_ERR_INVALID_ARGUMENT, "site=\"" + text + "\" is not \"file:line\" with a line of 1 or more");
+        backend::set_emulation_knockout(ctx, text.substr(0, colon).c_str(), static_cast<int32_t>(line));
+    });
+}
+
+lp_status lp_context_take_emulation_barrier_sites(lp_context_t ctx, const char** out_text) {
+    LP_API_BODY({
+        check_context(ctx);
+        if (!out_text) fail(LP_ERR_INVALID_ARGUMENT, "out_text is NULL");
+        thread_local std::string sites;
+        sites = backend::take_emulation_barrier_sites(ctx);
+        *out_text = sites.c_str();
     });
 }
 

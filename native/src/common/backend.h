@@ -22,6 +22,8 @@ void context_init(lp_context* ctx);     // sets ctx->backend (stream, handles)
 void context_destroy(lp_context* ctx);  // frees ctx->backend; buffers are already freed
 void synchronize(lp_context* ctx);
 void set_emulation_order(lp_context* ctx, int32_t order, uint64_t seed);
+void set_emulation_knockout(lp_context* ctx, const char* file, int32_t line);  // file nullptr: none
+std::string take_emulation_barrier_sites(lp_context* ctx);  // lp.h's text
 
 void* device_alloc(lp_context* ctx, size_t bytes);  // nullptr when out of memory; 256-byte aligned
 void device_free(lp_context* ctx, void* ptr);       // synchronizes first on device backends

@@ -47,8 +47,6 @@ struct lp_context {
     uint64_t total_allocs = 0;
     void* workspace = nullptr;  // scratch owned by the context, grown on demand
     uint64_t workspace_bytes = 0;
-    int32_t emulation_order = 0;
-    uint64_t emulation_seed = 0;
 
     void note_usage();  // updates peak_bytes from current_bytes + workspace_bytes
 };

@@ -99,6 +99,12 @@ void set_emulation_order(lp_context* ctx, int32_t order, uint64_t seed) {
     if (order != 0) fail(LP_ERR_UNSUPPORTED, "order=" + std::to_string(order) + ": only the emulated CUDA backend has barrier orders");
 }
 
+void set_emulation_knockout(lp_context* ctx, const char* file, int32_t line) {
+    fail(LP_ERR_UNSUPPORTED, "only the emulated CUDA backend has barriers to knock out");
+}
+
+std::string take_emulation_barrier_sites(lp_context* ctx) { fail(LP_ERR_UNSUPPORTED, "only the emulated CUDA backend records barrier sites"); }
+
 void* device_alloc(lp_context* ctx, size_t bytes) {
     if (bytes == 0 || bytes > SIZE_MAX - kAlignment) return nullptr;
     size_t rounded = (bytes + kAlignment - 1) & ~(kAlignment - 1);

@@ -59,6 +59,12 @@ __device__ __forceinline__ float load_weight(const void* w, int32_t dtype, int64
 __device__ __forceinline__ int64_t grid_thread_index() { return static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; }
 __device__ __forceinline__ int64_t grid_thread_count() { return static_cast<int64_t>(gridDim.x) * blockDim.x; }
 
+// Blocks of the grid-stride loops over rows (one block per row, RMSNorm, cross-entropy, LoRA merge):
+// about as many 256-thread blocks as a large GPU keeps resident at once (an H100 holds 132 x 8), so
+// more rows make each block loop instead of queueing further blocks. Small enough that the tests
+// run these loops (and the barriers between their iterations) more than once.
+constexpr int64_t kMaxRowBlocks = 1024;
+
 // Blocks of a grid-stride loop over n elements with `threads` per block (capped; the loop covers the rest).
 inline unsigned int blocks_for(int64_t n, int threads) {
     int64_t b = (n + threads - 1) / threads;

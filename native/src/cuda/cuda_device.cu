@@ -168,8 +168,9 @@ void device_info(int device, lp_device_info* out) {
     cudaDeviceProp prop;
     LP_CUDA_CHECK(cudaGetDeviceProperties(&prop, device));
     out->backend = kind();
-    std::strncpy(out->name, prop.name, sizeof(out->name) - 1);
-    out->name[sizeof(out->name) - 1] = '\0';
+    const size_t name_length = strnlen(prop.name, sizeof(out->name) - 1);
+    std::memcpy(out->name, prop.name, name_length);
+    out->name[name_length] = '\0';
     out->compute_major = prop.major;
     out->compute_minor = prop.minor;
     out->multiprocessors = prop.multiProcessorCount;
@@ -215,11 +216,32 @@ void context_destroy(lp_context* ctx) {
 
 void synchronize(lp_context* ctx) { LP_CUDA_CHECK(cudaStreamSynchronize(stream(ctx))); }
 
+// The emulator keeps barrier settings per stream, and each context has its own stream.
 void set_emulation_order(lp_context* ctx, int32_t order, uint64_t seed) {
 #if defined(LP_CUDA_EMULATED)
-    if (!cudaemu::set_barrier_order(order, seed)) fail(LP_ERR_INVALID_ARGUMENT, "order=" + std::to_string(order) + " is not a barrier order of the emulator");
+    if (!cudaemu::set_barrier_order(stream(ctx), order, seed))
+        fail(LP_ERR_INVALID_ARGUMENT, "order=" + std::to_string(order) + " is not a barrier order of the emulator");
 #else
     if (order != 0) fail(LP_ERR_UNSUPPORTED, "order=" + std::to_string(order) + ": only the emulated CUDA backend has barrier orders");
+#endif
+}
+
+void set_emulation_knockout(lp_context* ctx, const char* file, int32_t line) {
+#if defined(LP_CUDA_EMULATED)
+    if (!cudaemu::set_barrier_knockout(stream(ctx), file, line)) fail(LP_ERR_INVALID_ARGUMENT, "line=" + std::to_string(line) + " is not a source line");
+#else
+    fail(LP_ERR_UNSUPPORTED, "only the emulated CUDA backend can knock out a barrier");
+#endif
+}
+
+std::string take_emulation_barrier_sites(lp_context* ctx) {
+#if defined(LP_CUDA_EMULATED)
+    std::ostringstream text;
+    for (const cudaemu::BarrierSite& s : cudaemu::take_barrier_sites(stream(ctx)))
+        text << s.file << ':' << s.line << ' ' << s.passes << ' ' << s.max_passes_per_block << ' ' << s.skipped << '\n';
+    return text.str();
+#else
+    fail(LP_ERR_UNSUPPORTED, "only the emulated CUDA backend records barrier sites");
 #endif
 }
 

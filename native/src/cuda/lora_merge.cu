@@ -8,7 +8,6 @@ namespace lp::cuda {
 namespace {
 
 constexpr int kThreads = 256;
-constexpr int64_t kMaxGridRows = 65535;
 
 // Block (256 columns, row i and every gridDim.y-th row after it); the row of B is staged 256 ranks
 // at a time.
@@ -49,7 +48,7 @@ using namespace lp::cuda;
 
 void lora_merge(lp_context* ctx, const lp_tensor& w, const lp_tensor& a, const lp_tensor& b, float scale) {
     const int64_t OUT = w.ne[0], IN = w.ne[1], R = a.ne[0];
-    const dim3 grid(static_cast<unsigned int>((IN + kThreads - 1) / kThreads), static_cast<unsigned int>(OUT < kMaxGridRows ? OUT : kMaxGridRows));
+    const dim3 grid(static_cast<unsigned int>((IN + kThreads - 1) / kThreads), static_cast<unsigned int>(OUT < kMaxRowBlocks ? OUT : kMaxRowBlocks));
     const float* ap = static_cast<const float*>(a.data);
     const float* bp = static_cast<const float*>(b.data);
     LP_LAUNCH(lora_merge_forward_kernel, grid, kThreads, 0, stream(ctx))(w.data, w.dtype, ap, bp, OUT, IN, R, scale);

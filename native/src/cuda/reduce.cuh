@@ -42,20 +42,6 @@ __device__ __forceinline__ T block_sum(T v, T* partials) {
     return total;
 }
 
-// Maximum of v over the block, returned to every thread.
-__device__ __forceinline__ float block_max(float v, float* partials) {
-    const int lane = static_cast<int>(threadIdx.x) % kWarpSize;
-    const int warp = static_cast<int>(threadIdx.x) / kWarpSize;
-    const int warps = static_cast<int>(blockDim.x) / kWarpSize;
-    v = warp_max(v);
-    __syncthreads();
-    if (lane == 0) partials[warp] = v;
-    __syncthreads();
-    float total = partials[0];
-    for (int w = 1; w < warps; ++w) total = fmaxf(total, partials[w]);
-    return total;
-}
-
 // Threads of a block that works on one row of `cols` elements: the row length rounded up to a
 // warp, at most `max_threads` (a multiple of 32).
 inline int row_threads(int64_t cols, int max_threads) {
@@ -63,10 +49,9 @@ inline int row_threads(int64_t cols, int max_threads) {
     return static_cast<int>(t < kWarpSize ? kWarpSize : (t > max_threads ? max_threads : t));
 }
 
-// Blocks of a grid-stride loop over `rows` rows, one block per row up to the grid limit.
+// Blocks of a grid-stride loop over `rows` rows: one block per row, at most kMaxRowBlocks.
 inline unsigned int row_blocks(int64_t rows) {
-    constexpr int64_t kMaxBlocks = 65535LL * 32;
-    return static_cast<unsigned int>(rows < 1 ? 1 : (rows > kMaxBlocks ? kMaxBlocks : rows));
+    return static_cast<unsigned int>(rows < 1 ? 1 : (rows > kMaxRowBlocks ? kMaxRowBlocks : rows));
 }
 
 }  // namespace lp::cuda

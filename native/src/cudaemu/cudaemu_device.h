@@ -52,6 +52,9 @@ int block_barrier(const char* file, int line, BarrierKind kind, int predicate);
 // its operand, `arg` the source lane / delta / xor mask, `width` the shuffle segment.
 uint64_t warp_collective(unsigned int mask, WarpOp op, uint64_t value, int arg, int width);
 
+// __syncwarp of the calling CUDA thread, written at file:line (which a knockout may name).
+void warp_sync(unsigned int mask, const char* file, int line);
+
 // Lanes of the caller's warp that have not exited.
 unsigned int active_lanes();
 
@@ -108,8 +111,12 @@ extern const int warpSize;
 #define __syncthreads_and(pred) ::cudaemu::detail::barrier(__FILE__, __LINE__, ::cudaemu::detail::BarrierKind::all, (pred) ? 1 : 0)
 #define __syncthreads_or(pred) ::cudaemu::detail::barrier(__FILE__, __LINE__, ::cudaemu::detail::BarrierKind::any, (pred) ? 1 : 0)
 
-__device__ __forceinline__ void __syncwarp(unsigned int mask = 0xffffffffu) {
-    (void)cudaemu::detail::collective(mask, cudaemu::detail::WarpOp::sync, 0, 0, 32);
+// The call site comes from the defaulted arguments, which the compiler fills in where __syncwarp
+// is called (GCC and Clang evaluate __builtin_FILE/__builtin_LINE at the call).
+__device__ __forceinline__ void __syncwarp(unsigned int mask = 0xffffffffu, const char* file = __builtin_FILE(), int line = __builtin_LINE()) {
+    cudaemu::detail::memory_clobber();
+    cudaemu::detail::warp_sync(mask, file, line);
+    cudaemu::detail::memory_clobber();
 }
 
 // Memory fences: blocks run on different OS threads, so the device-wide fences are real fences.

@@ -7,7 +7,9 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <tuple>
+#include <vector>
 
 // ---- errors -------------------------------------------------------------------------------------
 // Values as in CUDA's driver_types.h.
@@ -172,12 +174,34 @@ cudaError_t cudaFuncSetAttribute(F* func, cudaFuncAttribute attr, int value) {
 }
 
 // ---- emulator controls --------------------------------------------------------------------------
+// The barrier settings belong to a stream (nullptr: the default stream), so two host threads that
+// launch on their own streams never see each other's order or knockout. They apply to launches that
+// start afterwards.
 namespace cudaemu {
 
-// Order in which the fibers of a block are resumed in every barrier phase: 0 forward, 1 reverse,
-// 2 shuffled by a generator seeded from (seed, block, phase). Process-wide; applies to launches
-// that start afterwards. Returns false (and changes nothing) for an unknown order.
-bool set_barrier_order(int order, uint64_t seed);
+// Order in which the fibers of a block are resumed in every barrier phase of the launches on
+// `stream`: 0 forward, 1 reverse, 2 shuffled by a generator seeded from (seed, block, phase).
+// Returns false (and changes nothing) for an unknown order or stream.
+bool set_barrier_order(cudaStream_t stream, int order, uint64_t seed);
+
+// Knocks out one barrier site for the launches on `stream`: every __syncthreads* or __syncwarp
+// written at `line` of the file named `file` (its name without folders, "attention.cu") returns at
+// once, as if that line had no barrier (__syncthreads_count/and/or return the caller's own
+// predicate). nullptr restores every barrier. Returns false for a line below 1 or an unknown stream.
+bool set_barrier_knockout(cudaStream_t stream, const char* file, int line);
+
+// One barrier site (a __syncthreads* or __syncwarp call in the source) met by launches.
+struct BarrierSite {
+    std::string file;  // name without folders
+    int line = 0;
+    uint64_t passes = 0;                // barrier phases it released (per block) or __syncwarp completions
+    uint64_t max_passes_per_block = 0;  // the most passes in one block: >= 2 inside a loop that ran twice
+    uint64_t skipped = 0;               // threads that went through it while it was knocked out
+};
+
+// The barrier sites that launches on `stream` met since the previous call, by file and line; the
+// record starts again empty.
+std::vector<BarrierSite> take_barrier_sites(cudaStream_t stream);
 
 // Number of OS threads that run blocks (the calling thread included). Fixed at the first launch:
 // std::thread::hardware_concurrency(), or the CUDAEMU_THREADS environment variable when set.

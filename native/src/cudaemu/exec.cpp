@@ -1,8 +1,11 @@
 // exec.cpp — kernel execution of the CUDA emulator. A launch is cut into blocks that a pool of OS
 // threads (the launching thread included) takes one at a time. Each block runs its CUDA threads as
 // fibers under a scheduler that resumes them phase by phase in the configured order (forward,
-// reverse or shuffled), completes a warp collective once every participating lane has arrived, and
-// turns deadlocks, divergent __syncthreads and traps into launch failures instead of hangs.
+// reverse or shuffled, as the launch's stream says), completes a warp collective once every
+// participating lane has arrived, skips the stream's knocked-out barrier site, counts the barrier
+// sites each block meets, and turns deadlocks, divergent __syncthreads and traps into launch
+// failures instead of hangs.
+#include "asan.h"
 #include "fiber.h"
 #include "internal.h"
 
@@ -18,6 +21,7 @@
 #include <string>
 #include <thread>
 #include <utility>
+#include <vector>
 
 const int warpSize = 32;
 
@@ -32,9 +36,6 @@ constexpr unsigned kMaxWarps = kMaxBlockThreads / kLanes;
 constexpr size_t kDefaultDynamicSmem = 48 * 1024;
 constexpr size_t kMaxDynamicSmem = 227 * 1024;
 constexpr size_t kSmemAlign = 256;
-
-std::atomic<int> g_order{0};
-std::atomic<uint64_t> g_seed{0};
 
 std::mutex g_attr_mutex;
 std::map<const void*, size_t> g_max_dynamic_smem;  // kernel -> cudaFuncAttributeMaxDynamicSharedMemorySize
@@ -99,12 +100,29 @@ struct Launch {
     unsigned threads = 0;  // per block
     uint64_t blocks = 0;
     size_t smem = 0;
-    int order = 0;
-    uint64_t seed = 0;
+    BarrierSettings barriers;
     std::atomic<uint64_t> next{0};
     std::atomic<bool> failed{false};
     std::mutex failure_mutex;
     std::string failure;
+    std::mutex sites_mutex;
+    std::vector<SiteTally> sites;  // the barrier sites met, merged from every worker
+
+    void add_sites(const std::vector<SiteTally>& met) {
+        std::lock_guard<std::mutex> lock(sites_mutex);
+        for (const SiteTally& t : met) {
+            SiteTally* same = nullptr;
+            for (SiteTally& u : sites)
+                if (u.line == t.line && u.file == t.file) same = &u;
+            if (!same) {
+                sites.push_back(t);
+                continue;
+            }
+            same->passes += t.passes;
+            if (t.max_passes_per_block > same->max_passes_per_block) same->max_passes_per_block = t.max_passes_per_block;
+            same->skipped += t.skipped;
+        }
+    }
 
     void fail(const std::string& message) {
         std::lock_guard<std::mutex> lock(failure_mutex);
@@ -126,7 +144,9 @@ struct Fiber {
     BarrierKind bar_kind = BarrierKind::sync;
     int bar_pred = 0;
     int bar_result = 0;
-    // waiting in a warp collective
+    // waiting in a warp collective (wfile/wline: the call site of a __syncwarp)
+    const char* wfile = nullptr;
+    int wline = 0;
     unsigned int wmask = 0;
     WarpOp wop = WarpOp::sync;
     int warg = 0;
@@ -161,12 +181,22 @@ public:
         t_block_dim = launch.block;
         t_grid_dim = launch.grid;
         t_dynamic_smem = smem_;
+        if (smem_) limit_addressable(smem_, launch.smem, kMaxDynamicSmem);
         if (!smem_ || !ensure_stacks(launch.threads)) {
             launch.fail("the emulator could not allocate the stacks or shared memory of a block");
         }
+        tallies_.clear();
         while (!launch.failed.load(std::memory_order_relaxed)) {
             const uint64_t b = launch.next.fetch_add(1, std::memory_order_relaxed);
-            if (b >= launch.blocks || !run_block(b)) break;
+            if (b >= launch.blocks) break;
+            const bool ok = run_block(b);
+            end_block_tallies();
+            if (!ok) break;
+        }
+        if (!tallies_.empty()) {
+            std::vector<SiteTally> met;
+            for (const Tally& t : tallies_) met.push_back(SiteTally{t.file, t.line, t.passes, t.max_passes_per_block, t.skipped});
+            launch.add_sites(met);
         }
         t_worker = nullptr;
         launch_ = nullptr;
@@ -175,6 +205,10 @@ public:
     // ---- called by the running fiber ----------------------------------------------------------
 
     int block_barrier(const char* file, int line, BarrierKind kind, int predicate) {
+        if (knocked_out(file, line)) {
+            ++tally(file, line).skipped;
+            return predicate;  // the result of a barrier over the calling thread alone
+        }
         Fiber& f = *current_;
         f.bar_file = file;
         f.bar_line = line;
@@ -206,6 +240,16 @@ public:
         return f.wresult;
     }
 
+    void warp_sync(unsigned int mask, const char* file, int line) {
+        if (knocked_out(file, line)) {
+            ++tally(file, line).skipped;
+            return;
+        }
+        current_->wfile = file;
+        current_->wline = line;
+        (void)warp_collective(mask, WarpOp::sync, 0, 0, 32);
+    }
+
     unsigned int active_lanes() const { return warp_live_[index(*current_) / kLanes]; }
 
     void set_trap_message(const char* message) { trap_message_ = message; }
@@ -215,21 +259,51 @@ public:
     [[noreturn]] void trap() {
         Fiber& f = *current_;
         f.state = FiberState::trapped;
-        fiber_switch(f.ctx, sched_);
-        __builtin_unreachable();  // a trapped fiber is never resumed
+        fiber_exit(f.ctx, sched_);  // a trapped fiber is never resumed
     }
 
     static void fiber_entry() {
         Worker& w = *t_worker;
         Fiber& f = *w.current_;
+        fiber_entered(w.sched_);
         w.launch_->run(w.launch_->bound);
         f.state = FiberState::exited;
-        fiber_switch(f.ctx, w.sched_);
-        __builtin_unreachable();  // an exited fiber is never resumed
+        fiber_exit(f.ctx, w.sched_);  // an exited fiber is never resumed
     }
 
 private:
+    // A barrier site met by this worker's blocks of the running launch: in_block counts its passes
+    // in the block being run.
+    struct Tally {
+        const char* file;
+        int line;
+        uint64_t in_block;
+        uint64_t passes;
+        uint64_t max_passes_per_block;
+        uint64_t skipped;
+    };
+
     unsigned index(const Fiber& f) const { return static_cast<unsigned>(&f - fibers_.get()); }
+
+    bool knocked_out(const char* file, int line) const {
+        const BarrierSettings& b = launch_->barriers;
+        return line == b.knockout_line && !b.knockout_file.empty() && b.knockout_file == file_name(file);
+    }
+
+    Tally& tally(const char* file, int line) {
+        for (Tally& t : tallies_)
+            if (t.line == line && t.file == file) return t;
+        tallies_.push_back(Tally{file, line, 0, 0, 0, 0});
+        return tallies_.back();
+    }
+
+    void end_block_tallies() {
+        for (Tally& t : tallies_) {
+            t.passes += t.in_block;
+            if (t.in_block > t.max_passes_per_block) t.max_passes_per_block = t.in_block;
+            t.in_block = 0;
+        }
+    }
 
     bool ensure_stacks(unsigned n) {
         while (stack_count_ < n) {
@@ -254,18 +328,45 @@ private:
         return i;
     }
 
+    void push_front(unsigned i) {
+        head_ = (head_ + kMaxBlockThreads - 1) % kMaxBlockThreads;
+        queue_[head_] = i;
+        ++count_;
+    }
+
+    // Puts ids[0..n) in an order drawn from the block's generator.
+    void shuffle(unsigned* ids, unsigned n) {
+        for (unsigned i = n; i > 1; --i) {
+            const unsigned j = static_cast<unsigned>(splitmix64(rng_) % i);
+            std::swap(ids[i - 1], ids[j]);
+        }
+    }
+
     // Queues fibers ids[0..n) in the launch's order; ids is reordered in place.
     void push_ordered(unsigned* ids, unsigned n) {
-        if (launch_->order == 2) {
-            for (unsigned i = n; i > 1; --i) {
-                const unsigned j = static_cast<unsigned>(splitmix64(rng_) % i);
-                std::swap(ids[i - 1], ids[j]);
-            }
-        }
-        if (launch_->order == 1) {
+        if (launch_->barriers.order == 2) shuffle(ids, n);
+        if (launch_->barriers.order == 1) {
             for (unsigned i = n; i > 0; --i) push(ids[i - 1]);
         } else {
             for (unsigned i = 0; i < n; ++i) push(ids[i]);
+        }
+    }
+
+    // Queues the lanes ids[0..n) that a warp collective released. In forward and reverse order they
+    // run on before the rest of the block, as a warp that races ahead of the others does on a GPU
+    // (so a barrier that only keeps a fast warp from overwriting what slower warps still read is
+    // needed); in shuffled order they go to the front or the back of the queue at random.
+    void push_released(unsigned* ids, unsigned n) {
+        const int order = launch_->barriers.order;
+        if (order == 2 && (splitmix64(rng_) & 1u) != 0) {
+            push_ordered(ids, n);
+            return;
+        }
+        if (order == 2) shuffle(ids, n);
+        if (order == 1) {
+            for (unsigned i = 0; i < n; ++i) push_front(ids[i]);
+        } else {
+            for (unsigned i = n; i > 0; --i) push_front(ids[i - 1]);
         }
     }
 
@@ -288,7 +389,7 @@ private:
         t_block_idx = uint3{static_cast<unsigned>(linear % g.x), static_cast<unsigned>((linear / g.x) % g.y),
                             static_cast<unsigned>(linear / (static_cast<uint64_t>(g.x) * g.y))};
         if (L.smem) std::memset(smem_, 0xff, L.smem);  // uninitialized shared memory reads as NaN
-        uint64_t seed_state = L.seed ^ (linear * 0xD1B54A32D192ED03ull);
+        uint64_t seed_state = L.barriers.seed ^ (linear * 0xD1B54A32D192ED03ull);
         rng_ = splitmix64(seed_state);
         live_ = n;
         at_barrier_ = 0;
@@ -365,7 +466,9 @@ private:
             count += f.bar_pred;
             ids_[m++] = i;
         }
-        const BarrierKind kind = fibers_[ids_[0]].bar_kind;
+        const Fiber& site = fibers_[ids_[0]];
+        ++tally(site.bar_file, site.bar_line).in_block;
+        const BarrierKind kind = site.bar_kind;
         int result = 0;
         if (kind == BarrierKind::count) result = count;
         if (kind == BarrierKind::all) result = count == static_cast<int>(m) ? 1 : 0;
@@ -407,6 +510,7 @@ private:
                             format("mismatched warp collectives over mask 0x%08x: this lane calls %s (width %d), lane %u calls %s (width %d)", mask,
                                    op_name(f.wop), f.wwidth, first, op_name(f0.wop), f0.wwidth));
         }
+        if (f0.wop == WarpOp::sync) ++tally(f0.wfile, f0.wline).in_block;
         compute(lanes, need, f0.wop);
         warp_waiting_[w] &= ~need;
         unsigned m = 0;
@@ -415,7 +519,7 @@ private:
             lanes[lane].state = FiberState::ready;
             released_[m++] = w * kLanes + lane;
         }
-        push_ordered(released_, m);
+        push_released(released_, m);
         return true;
     }
 
@@ -529,6 +633,7 @@ private:
     unsigned head_ = 0, count_ = 0;
     unsigned ids_[kMaxBlockThreads] = {};
     unsigned released_[kLanes] = {};
+    std::vector<Tally> tallies_;
 };
 
 Worker& own_worker() {
@@ -610,6 +715,8 @@ uint64_t warp_collective(unsigned int mask, WarpOp op, uint64_t value, int arg, 
     return t_worker->warp_collective(mask, op, value, arg, width);
 }
 
+void warp_sync(unsigned int mask, const char* file, int line) { t_worker->warp_sync(mask, file, line); }
+
 unsigned int active_lanes() { return t_worker->active_lanes(); }
 
 void device_trap(const char* message) {
@@ -640,7 +747,8 @@ cudaError_t launch_kernel(const void* kernel, const char* name, dim3 grid, dim3 
         std::fprintf(stderr, "cudaemu: kernel %s launched from device code (dynamic parallelism is not emulated)\n", name);
         return record_error(cudaErrorNotSupported);
     }
-    if (!stream_is_valid(stream)) return record_error(cudaErrorInvalidResourceHandle);
+    BarrierSettings barriers;
+    if (!barrier_settings(stream, &barriers)) return record_error(cudaErrorInvalidResourceHandle);
     const uint64_t threads = static_cast<uint64_t>(block.x) * block.y * block.z;
     if (block.x == 0 || block.y == 0 || block.z == 0 || grid.x == 0 || grid.y == 0 || grid.z == 0 || block.x > 1024 || block.y > 1024 ||
         block.z > 64 || threads > kMaxBlockThreads || grid.x > 2147483647u || grid.y > 65535 || grid.z > 65535)
@@ -662,9 +770,9 @@ cudaError_t launch_kernel(const void* kernel, const char* name, dim3 grid, dim3 
     launch.threads = static_cast<unsigned>(threads);
     launch.blocks = static_cast<uint64_t>(grid.x) * grid.y * grid.z;
     launch.smem = smem;
-    launch.order = g_order.load(std::memory_order_relaxed);
-    launch.seed = g_seed.load(std::memory_order_relaxed);
+    launch.barriers = barriers;
     Pool::get().run(launch);
+    record_barrier_sites(stream, launch.sites);
     if (launch.failed.load(std::memory_order_relaxed)) {
         std::fprintf(stderr, "cudaemu: launch failed: %s\n", launch.failure.c_str());
         set_launch_failure(launch.failure);
@@ -678,13 +786,6 @@ cudaError_t launch_kernel(const void* kernel, const char* name, dim3 grid, dim3 
 // ---- public API ---------------------------------------------------------------------------------
 
 namespace cudaemu {
-
-bool set_barrier_order(int order, uint64_t seed) {
-    if (order < 0 || order > 2) return false;
-    detail::g_seed.store(seed, std::memory_order_relaxed);
-    detail::g_order.store(order, std::memory_order_relaxed);
-    return true;
-}
 
 int thread_count() { return static_cast<int>(detail::pool_size()); }
 

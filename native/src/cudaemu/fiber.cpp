@@ -1,7 +1,12 @@
 // fiber.cpp — context switch and stacks of the CUDA emulator's fibers (fiber.h). The assembly switch
 // saves the ABI's callee-saved registers on the old stack and restores them from the new one; the
 // floating-point control registers are not switched because kernels never change them.
+// AddressSanitizer is told of every switch (start before, finish after, with the stack that runs
+// next), and a reused stack is unpoisoned, since an abandoned (trapped) fiber leaves its frames'
+// redzones behind.
 #include "fiber.h"
+
+#include "asan.h"
 
 #include <cstdint>
 #include <sys/mman.h>
@@ -16,7 +21,44 @@ size_t page_size() {
     return size;
 }
 
+// Before a switch from `from` to `to`: `resumes` is false when `from` is never resumed.
+void before_switch(FiberContext& from, const FiberContext& to, bool resumes) {
+#if defined(CUDAEMU_ASAN)
+    __sanitizer_start_switch_fiber(resumes ? &from.fake_stack : nullptr, to.stack_bottom, to.stack_size);
+#else
+    (void)from, (void)to, (void)resumes;
+#endif
+}
+
+// In `resumed`, back from a switch made by `by`: records the stack `by` runs on (the scheduler's
+// is only known this way).
+void after_switch(FiberContext& resumed, FiberContext& by) {
+#if defined(CUDAEMU_ASAN)
+    __sanitizer_finish_switch_fiber(resumed.fake_stack, &by.stack_bottom, &by.stack_size);
+#else
+    (void)resumed, (void)by;
+#endif
+}
+
+// A fiber's stack starts clean, whatever the last fiber on it left.
+void prepare_stack(FiberContext& ctx, void* stack, size_t bytes) {
+    ctx.stack_bottom = stack;
+    ctx.stack_size = bytes;
+    ctx.fake_stack = nullptr;
+#if defined(CUDAEMU_ASAN)
+    __asan_unpoison_memory_region(stack, bytes);
+#endif
+}
+
 }  // namespace
+
+void fiber_entered(FiberContext& from) {
+#if defined(CUDAEMU_ASAN)
+    __sanitizer_finish_switch_fiber(nullptr, &from.stack_bottom, &from.stack_size);
+#else
+    (void)from;
+#endif
+}
 
 void* stack_alloc(size_t bytes) {
     const size_t guard = page_size();
@@ -150,10 +192,21 @@ void fiber_init(FiberContext& ctx, void* stack, size_t bytes, void (*entry)()) {
     frame[0] = reinterpret_cast<void*>(entry);                  // x19
     frame[11] = reinterpret_cast<void*>(&cudaemu_fiber_start);  // x30
 #endif
+    prepare_stack(ctx, stack, bytes);
     ctx.sp = frame;
 }
 
-void fiber_switch(FiberContext& from, FiberContext& to) { cudaemu_fiber_switch(&from.sp, to.sp); }
+void fiber_switch(FiberContext& from, FiberContext& to) {
+    before_switch(from, to, true);
+    cudaemu_fiber_switch(&from.sp, to.sp);
+    after_switch(from, to);
+}
+
+void fiber_exit(FiberContext& from, FiberContext& to) {
+    before_switch(from, to, false);
+    cudaemu_fiber_switch(&from.sp, to.sp);
+    __builtin_unreachable();
+}
 
 }  // namespace cudaemu::detail
 
@@ -174,9 +227,20 @@ void fiber_init(FiberContext& ctx, void* stack, size_t bytes, void (*entry)()) {
     ctx.uc.uc_stack.ss_size = bytes;
     ctx.uc.uc_link = nullptr;
     makecontext(&ctx.uc, entry, 0);
+    prepare_stack(ctx, stack, bytes);
 }
 
-void fiber_switch(FiberContext& from, FiberContext& to) { swapcontext(&from.uc, &to.uc); }
+void fiber_switch(FiberContext& from, FiberContext& to) {
+    before_switch(from, to, true);
+    swapcontext(&from.uc, &to.uc);
+    after_switch(from, to);
+}
+
+void fiber_exit(FiberContext& from, FiberContext& to) {
+    before_switch(from, to, false);
+    swapcontext(&from.uc, &to.uc);
+    __builtin_unreachable();
+}
 
 }  // namespace cudaemu::detail
 

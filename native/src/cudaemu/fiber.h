@@ -1,7 +1,8 @@
 // fiber.h — the execution contexts of the CUDA emulator's fibers (one per CUDA thread of the block
 // being run): guarded stacks and a context switch. On x86-64 and AArch64 Linux the switch is a few
 // instructions of assembly (no system call); elsewhere, or with CUDAEMU_FIBER_UCONTEXT defined,
-// POSIX ucontext (correct, but each switch costs a system call).
+// POSIX ucontext (correct, but each switch costs a system call). Under AddressSanitizer every
+// switch is announced to it (__sanitizer_start/finish_switch_fiber), so it knows which stack runs.
 #pragma once
 
 #include <cstddef>
@@ -25,14 +26,26 @@ struct FiberContext {
     ucontext_t uc;
     bool has_context = false;  // getcontext (a system call) runs once per context, makecontext per use
 #endif
+    // The stack this context runs on, for AddressSanitizer: set by fiber_init for a fiber, learnt
+    // at the first switch for the OS thread's own stack (the scheduler's).
+    const void* stack_bottom = nullptr;
+    size_t stack_size = 0;
+    void* fake_stack = nullptr;  // AddressSanitizer's per-fiber state while switched away
 };
 
 // Makes `ctx` run `entry()` on [stack, stack + bytes) when it is first switched to. `entry` must
-// never return (it switches away for good when it is done).
+// call fiber_entered first and never return (it leaves with fiber_exit).
 void fiber_init(FiberContext& ctx, void* stack, size_t bytes, void (*entry)());
 
-// Saves the running context in `from` and continues `to`.
+// Saves the running context in `from` and continues `to`; returns when something switches back
+// to `from`, which must be `to` (a fiber only ever switches with its scheduler).
 void fiber_switch(FiberContext& from, FiberContext& to);
+
+// First call of a fiber's entry function: `from` is the context that switched to it.
+void fiber_entered(FiberContext& from);
+
+// Leaves the running fiber for good and continues `to`.
+[[noreturn]] void fiber_exit(FiberContext& from, FiberContext& to);
 
 // A stack of `bytes` with an inaccessible guard page below it (an overflow faults instead of
 // corrupting memory); nullptr when the memory cannot be had.

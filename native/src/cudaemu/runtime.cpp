@@ -1,6 +1,7 @@
 // runtime.cpp — the CUDA runtime API subset of the emulator: per-thread last error, device memory
 // (host memory, tracked so that copies and memsets outside an allocation fail like CUDA's), streams
-// and events (work runs when issued, so they only validate and time-stamp), device properties.
+// and events (work runs when issued, so they only validate and time-stamp), device properties, and
+// the barrier settings and met-site records that each stream carries for its launches.
 #include "internal.h"
 
 #include <chrono>
@@ -12,8 +13,20 @@
 #include <string>
 #include <unistd.h>
 
+namespace cudaemu::detail {
+
+// The barrier settings of one stream and the barrier sites its launches met, by file and line.
+struct StreamBarriers {
+    std::mutex mutex;
+    BarrierSettings settings;
+    std::map<std::pair<std::string, int>, cudaemu::BarrierSite> sites;
+};
+
+}  // namespace cudaemu::detail
+
 struct CUstream_st {
     unsigned int flags;
+    cudaemu::detail::StreamBarriers barriers;
 };
 
 struct CUevent_st {
@@ -38,6 +51,7 @@ struct Allocations {
     uint64_t device_bytes = 0;
     std::set<CUstream_st*> streams;
     std::set<CUevent_st*> events;
+    StreamBarriers default_stream;
 };
 
 Allocations& registry() {
@@ -112,6 +126,14 @@ cudaError_t release(void* ptr, bool pinned) {
 // CUDA reports a kernel's fault at the next synchronization.
 cudaError_t pending_launch_failure() { return t_last_error == cudaErrorLaunchFailure ? cudaErrorLaunchFailure : cudaSuccess; }
 
+// The barrier state of `stream` (the default stream's for nullptr); nullptr when it is not valid.
+StreamBarriers* barriers_of(cudaStream_t stream) {
+    Allocations& r = registry();
+    std::lock_guard<std::mutex> lock(r.mutex);
+    if (!stream) return &r.default_stream;
+    return r.streams.count(stream) != 0 ? &stream->barriers : nullptr;
+}
+
 bool event_is_valid(cudaEvent_t event) {
     Allocations& r = registry();
     std::lock_guard<std::mutex> lock(r.mutex);
@@ -134,7 +156,70 @@ bool stream_is_valid(cudaStream_t stream) {
     return r.streams.count(stream) != 0;
 }
 
+bool barrier_settings(cudaStream_t stream, BarrierSettings* out) {
+    StreamBarriers* b = barriers_of(stream);
+    if (!b) return false;
+    std::lock_guard<std::mutex> lock(b->mutex);
+    *out = b->settings;
+    return true;
+}
+
+void record_barrier_sites(cudaStream_t stream, const std::vector<SiteTally>& sites) {
+    if (sites.empty()) return;
+    StreamBarriers* b = barriers_of(stream);
+    if (!b) return;
+    std::lock_guard<std::mutex> lock(b->mutex);
+    for (const SiteTally& t : sites) {
+        const char* name = file_name(t.file);
+        cudaemu::BarrierSite& site = b->sites[{name, t.line}];
+        site.file = name;
+        site.line = t.line;
+        site.passes += t.passes;
+        if (t.max_passes_per_block > site.max_passes_per_block) site.max_passes_per_block = t.max_passes_per_block;
+        site.skipped += t.skipped;
+    }
+}
+
+const char* file_name(const char* path) {
+    const char* slash = std::strrchr(path, '/');
+    return slash ? slash + 1 : path;
+}
+
 }  // namespace cudaemu::detail
+
+namespace cudaemu {
+
+bool set_barrier_order(cudaStream_t stream, int order, uint64_t seed) {
+    if (order < 0 || order > 2) return false;
+    detail::StreamBarriers* b = detail::barriers_of(stream);
+    if (!b) return false;
+    std::lock_guard<std::mutex> lock(b->mutex);
+    b->settings.order = order;
+    b->settings.seed = seed;
+    return true;
+}
+
+bool set_barrier_knockout(cudaStream_t stream, const char* file, int line) {
+    if (file && (*file == '\0' || line < 1)) return false;
+    detail::StreamBarriers* b = detail::barriers_of(stream);
+    if (!b) return false;
+    std::lock_guard<std::mutex> lock(b->mutex);
+    b->settings.knockout_file = file ? file : "";
+    b->settings.knockout_line = file ? line : 0;
+    return true;
+}
+
+std::vector<BarrierSite> take_barrier_sites(cudaStream_t stream) {
+    std::vector<BarrierSite> sites;
+    detail::StreamBarriers* b = detail::barriers_of(stream);
+    if (!b) return sites;
+    std::lock_guard<std::mutex> lock(b->mutex);
+    for (const auto& entry : b->sites) sites.push_back(entry.second);
+    b->sites.clear();
+    return sites;
+}
+
+}  // namespace cudaemu
 
 using namespace cudaemu::detail;
 
@@ -327,7 +412,8 @@ cudaError_t cudaMemset(void* devPtr, int value, size_t count) { return cudaMemse
 
 cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned int flags) {
     if (!stream || flags > cudaStreamNonBlocking) return record_error(cudaErrorInvalidValue);
-    auto* s = new CUstream_st{flags};
+    auto* s = new CUstream_st();
+    s->flags = flags;
     Allocations& r = registry();
     std::lock_guard<std::mutex> lock(r.mutex);
     r.streams.insert(s);

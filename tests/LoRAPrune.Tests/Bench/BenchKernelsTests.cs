@@ -7,6 +7,8 @@ using System.Text.Json;
 using LoRAPrune.Cli;
 using LoRAPrune.Core.Bench;
 using LoRAPrune.Native;
+using DeviceBackendFactAttribute = LoRAPrune.Tests.Conformance.DeviceBackendFactAttribute;
+using TestBackends = LoRAPrune.Tests.Conformance.TestBackends;
 
 namespace LoRAPrune.Tests.Bench;
 
@@ -128,13 +130,13 @@ public sealed class BenchKernelsTests : IDisposable
         Assert.Contains("## Failures", BenchReportWriter.ToMarkdown(report));
     }
 
-    [Fact]
+    // The CUDA emulator is built everywhere the CUDA sources are; a real GPU backend counts too.
+    // Skipped, with the reason, where neither is under test.
+    [DeviceBackendFact]
     public void A_device_backend_is_validated_against_the_cpu_backend()
     {
-        // The CUDA emulator is built everywhere the CUDA sources are; a real GPU backend counts too.
-        Backend? device = Backend.LoadAvailable().FirstOrDefault(b => b.Kind != BackendKind.Cpu && b.DeviceCount > 0);
-        if (device is null) return;
-        Backend cpu = Backend.Load("cpu");
+        Backend device = TestBackends.Variants.First(v => v.Backend.Kind != BackendKind.Cpu).Backend;
+        Backend cpu = TestBackends.Host.Backend;
         var options = new KernelBenchOptions(new[] { device }, cpu, new[] { BenchShapes.DefaultQuick }, Warmup: 0, Repeat: 1, Quick: true,
                                              ToolVersion: "test", Cases: s => new Func<KernelCase>[]
                                              {

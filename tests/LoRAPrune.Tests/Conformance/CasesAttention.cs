@@ -1,5 +1,7 @@
 // CasesAttention.cs — conformance cases of causal grouped-query attention, forward and backward:
-// multi-head (KVH = H), grouped (1 < KVH < H), multi-query (KVH = 1), T = 1 and odd T.
+// multi-head (KVH = H), grouped (1 < KVH < H), multi-query (KVH = 1), T = 1 and odd T; and shapes
+// that cross the CUDA kernels' tiles: T over 32-key/query tiles (every tile loop runs 2 to 5
+// times) at each head-dim path (D <= 32, 33..64, 65..128), up to LLaMA's D = 128 at T = 129.
 using LoRAPrune.Tests.Reference;
 using static LoRAPrune.Tests.Conformance.Gen;
 
@@ -9,7 +11,12 @@ public static class CasesAttention
 {
     public static IEnumerable<OpCase> Attention()
     {
-        foreach (var (b, t, hq, kvh, d) in new[] { (1, 1, 1, 1, 1), (1, 5, 4, 2, 6), (2, 7, 4, 1, 8), (1, 13, 2, 2, 5), (1, 16, 8, 2, 16), (2, 3, 6, 3, 4) })
+        var shapes = new[]
+        {
+            (1, 1, 1, 1, 1), (1, 5, 4, 2, 6), (2, 7, 4, 1, 8), (1, 13, 2, 2, 5), (1, 16, 8, 2, 16), (2, 3, 6, 3, 4),
+            (2, 45, 2, 2, 32), (1, 70, 4, 2, 40), (1, 35, 2, 1, 65), (1, 129, 2, 1, 128),
+        };
+        foreach (var (b, t, hq, kvh, d) in shapes)
         {
             string args = $"B={b},T={t},H={hq},KVH={kvh},D={d}";
             double scale = 1.0 / Math.Sqrt(d);
@@ -24,7 +31,6 @@ public static class CasesAttention
                 var (ro, rl) = Ref.AttentionForward(D(q), D(k), D(v), b, t, hq, kvh, d, (float)scale);
                 h.Expect(output, ro, Tol.Attention);
                 h.Expect(lse, rl, Tol.Attention);
-                h.Verify();
             });
             yield return new($"attention_backward({args})", h =>
             {
@@ -43,7 +49,6 @@ public static class CasesAttention
                 h.Expect(dq, rdq, Tol.Attention);
                 h.Expect(dk, rdk, Tol.Attention);
                 h.Expect(dv, rdv, Tol.Attention);
-                h.Verify();
             });
         }
     }

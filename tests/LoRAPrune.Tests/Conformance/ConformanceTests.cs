@@ -31,16 +31,26 @@ public class ConformanceTests
     private static readonly Lazy<Dictionary<string, OpCase>> AllCases = new(() =>
         Families.Values.SelectMany(f => f()).ToDictionary(c => c.Name));
 
+    /// <summary>Every conformance case of every family, by name.</summary>
+    public static IReadOnlyDictionary<string, OpCase> Cases => AllCases.Value;
+
     public static IEnumerable<object[]> Data(string family) =>
         from v in TestBackends.Variants
         from c in Families[family]()
         select new object[] { v.Name, c.Name };
 
-    private static void Run(string backend, string op)
+    /// <summary>Runs one case on one variant and verifies it: guard bytes, unchanged inputs and every
+    /// expectation the case recorded. Throws when anything failed; otherwise hands the case's context
+    /// to <paramref name="inspect"/> (the knockout test reads the emulator's barrier record there).</summary>
+    internal static void RunCase(BackendVariant variant, OpCase opCase, Action<Context>? inspect = null)
     {
-        using var h = new OpHarness(TestBackends.Get(backend), op);
-        AllCases.Value[op].Run(h);
+        using var h = new OpHarness(variant, opCase.Name);
+        opCase.Run(h);
+        h.Verify();
+        inspect?.Invoke(h.Context);
     }
+
+    private static void Run(string backend, string op) => RunCase(TestBackends.Get(backend), AllCases.Value[op]);
 
     [Theory, MemberData(nameof(Data), "embedding")] public void embedding(string backend, string op) => Run(backend, op);
     [Theory, MemberData(nameof(Data), "rmsnorm")] public void rmsnorm(string backend, string op) => Run(backend, op);
@@ -73,15 +83,21 @@ public class ConformanceTests
     }
 
     /// <summary>CI names the backend libraries it built (LORAPRUNE_REQUIRE_BACKENDS=cpu,cudaemu): a
-    /// library that fails to load must fail the run, not silently shrink the matrix.</summary>
+    /// library that fails to load must fail the run, not silently shrink the matrix. A required
+    /// library that is also requested for testing must be under test, and must come from
+    /// LORAPRUNE_NATIVE_DIR when that is set (the sanitizer run must not test an ordinary build).</summary>
     [Fact]
     public void required_backends_are_loaded()
     {
         var required = Environment.GetEnvironmentVariable("LORAPRUNE_REQUIRE_BACKENDS") ?? "cpu";
+        var folder = Environment.GetEnvironmentVariable("LORAPRUNE_NATIVE_DIR");
         foreach (var name in required.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
         {
-            Assert.True(Backend.TryLoad(name, out _, out var trace), $"backend '{name}' is required but did not load:\n{trace}");
-            Assert.Contains(TestBackends.Variants, v => v.Backend.Name == name);
+            Assert.True(Backend.TryLoad(name, out var backend, out var trace), $"backend '{name}' is required but did not load:\n{trace}");
+            if (TestBackends.Requested.Contains(name)) Assert.Contains(TestBackends.Variants, v => v.Backend.Name == name);
+            if (!string.IsNullOrEmpty(folder))
+                Assert.True(Path.GetDirectoryName(backend!.LibraryPath) == Path.TrimEndingDirectorySeparator(Path.GetFullPath(folder)),
+                            $"backend '{name}' was loaded from {backend.LibraryPath}, not from LORAPRUNE_NATIVE_DIR={folder}");
         }
     }
 }

@@ -1,6 +1,8 @@
 // OpHarness.cs — runs one op case on one backend: every tensor lives in its own buffer between
 // two guard regions, (=) outputs start as NaN so an unwritten element shows, inputs are checked
-// to be unchanged, and results are compared with the float64 reference by normalised error.
+// to be unchanged, and results are compared with the float64 reference by normalised error. The
+// conformance runner (ConformanceTests.RunCase) calls Verify after every case, so no case can
+// forget the guard, input and error checks.
 using System.Text;
 using LoRAPrune.Native;
 
@@ -14,6 +16,8 @@ public sealed class OpHarness : IDisposable
     private readonly List<Guarded> tensors = new();
     private readonly List<string> failures = new();
     private readonly StringBuilder evidence = new();
+    private long elements;
+    private bool verified;
 
     public OpHarness(BackendVariant variant, string caseName)
     {
@@ -33,6 +37,7 @@ public sealed class OpHarness : IDisposable
     private Tensor Place(string name, LpDType dtype, long[] shape, Action<Tensor> init, bool isInput)
     {
         long count = shape.Aggregate(1L, (a, b) => a * b);
+        elements += count;
         ulong bytes = (ulong)(count * ElementSize(dtype));
         var buffer = Context.Alloc(bytes + 2 * GuardBytes);
         buffer.Upload<byte>(Enumerable.Repeat(GuardByte, GuardBytes).ToArray(), 0);
@@ -142,9 +147,12 @@ public sealed class OpHarness : IDisposable
         if (!condition) failures.Add(what);
     }
 
-    /// <summary>Checks guard bytes and unchanged inputs, then throws with the evidence if anything failed.</summary>
-    public void Verify()
+    /// <summary>Checks guard bytes and unchanged inputs, then throws with the evidence if anything
+    /// failed. Called once per case, by the runner.</summary>
+    internal void Verify()
     {
+        if (verified) throw new InvalidOperationException($"{CaseName}: verified twice");
+        verified = true;
         Context.Synchronize();
         foreach (var g in tensors)
         {
@@ -166,17 +174,19 @@ public sealed class OpHarness : IDisposable
                 if (c >= 0) failures.Add($"{g.Name}: input was modified (byte {c})");
             }
         }
+        evidence.AppendLine($"size: elements={elements}");
         AppendToReport();
         if (failures.Count > 0)
             throw new Xunit.Sdk.XunitException($"[{Variant.Name}] {string.Join("\n", failures)}\n--- evidence ---\n{evidence}");
     }
 
-    /// <summary>With LORAPRUNE_CONFORMANCE_REPORT=FILE every case appends its measured errors
-    /// there (tab-separated: backend, case, evidence line) for the per-op error table.</summary>
+    /// <summary>With LORAPRUNE_CONFORMANCE_REPORT=FILE every case appends its measured errors and its
+    /// size (the elements of all its tensors) there (tab-separated: backend, case, evidence line) for
+    /// the per-op table. Runs with a barrier knocked out are meant to fail and are not reported.</summary>
     private void AppendToReport()
     {
         var path = Environment.GetEnvironmentVariable("LORAPRUNE_CONFORMANCE_REPORT");
-        if (string.IsNullOrEmpty(path)) return;
+        if (string.IsNullOrEmpty(path) || Variant.Knockout is not null) return;
         var lines = evidence.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries)
             .Select(l => $"{Variant.Name}\t{CaseName}\t{l.TrimEnd()}{(failures.Count > 0 ? "\tFAILED" : "")}");
         lock (ReportLock) File.AppendAllLines(path, lines);

@@ -1,17 +1,29 @@
-// TestBackends.cs — which backend variants the conformance suite runs on: every backend library
-// that loads (cpu, cudaemu in each barrier order, cuda when a GPU is present), or the list in
-// LORAPRUNE_TEST_BACKENDS. LORAPRUNE_REQUIRE_BACKENDS names libraries that must be present (CI).
+// TestBackends.cs — which backend variants the tests run on: every backend library that loads
+// (cpu, cudaemu in each barrier order, cuda when a GPU is present), or the list in
+// LORAPRUNE_TEST_BACKENDS. The cpu backend is the host and oracle of many tests, so it is always
+// loaded and Get("cpu") always works; only the backends under test are restricted.
+// LORAPRUNE_REQUIRE_BACKENDS names libraries that must be present (CI).
 using LoRAPrune.Native;
 
 namespace LoRAPrune.Tests.Conformance;
 
-/// <summary>A backend plus, for the CUDA emulator, the barrier order its kernels run in.</summary>
-public sealed record BackendVariant(string Name, Backend Backend, EmulationOrder Order)
+/// <summary>A backend plus, for the CUDA emulator, the barrier order its kernels run in and the
+/// barrier site knocked out (none unless the knockout test sets one).</summary>
+public sealed record BackendVariant(string Name, Backend Backend, EmulationOrder Order, string? Knockout = null)
 {
     public Context CreateContext()
     {
         var ctx = Backend.CreateContext();
-        if (Backend.Kind == BackendKind.CudaEmulated) ctx.SetEmulationOrder(Order, seed: 20260611);
+        try
+        {
+            if (Backend.Kind == BackendKind.CudaEmulated) ctx.SetEmulationOrder(Order, seed: 20260611);
+            if (Knockout is not null) ctx.SetEmulationKnockout(Knockout);
+        }
+        catch
+        {
+            ctx.Dispose();
+            throw;
+        }
         return ctx;
     }
 
@@ -20,18 +32,31 @@ public sealed record BackendVariant(string Name, Backend Backend, EmulationOrder
 
 public static class TestBackends
 {
-    private static readonly Lazy<IReadOnlyList<BackendVariant>> variants = new(Discover);
+    private const string HostName = "cpu";
 
+    private static readonly Lazy<IReadOnlyList<BackendVariant>> variants = new(Discover);
+    private static readonly Lazy<BackendVariant> host = new(() => new BackendVariant(HostName, Backend.Load(HostName), EmulationOrder.Forward));
+
+    /// <summary>The variants under test: those of the requested backends that loaded and have a device.</summary>
     public static IReadOnlyList<BackendVariant> Variants => variants.Value;
 
+    /// <summary>The cpu backend, loaded whatever LORAPRUNE_TEST_BACKENDS says: the host and oracle of
+    /// tests that are not about one backend.</summary>
+    public static BackendVariant Host => host.Value;
+
+    /// <summary>A variant under test by name; "cpu" is always available (as the host).</summary>
     public static BackendVariant Get(string name) =>
-        Variants.FirstOrDefault(v => v.Name == name) ?? throw new InvalidOperationException($"backend variant '{name}' is not loaded");
+        Variants.FirstOrDefault(v => v.Name == name) ?? (name == HostName ? Host : throw new InvalidOperationException(
+            $"backend variant '{name}' is not under test (loaded: {string.Join(", ", Variants.Select(v => v.Name))}; LORAPRUNE_TEST_BACKENDS={Environment.GetEnvironmentVariable("LORAPRUNE_TEST_BACKENDS") ?? "unset"})"));
 
     /// <summary>Names of the requested backend libraries (LORAPRUNE_TEST_BACKENDS, default: all known).</summary>
     public static IReadOnlyList<string> Requested =>
         (Environment.GetEnvironmentVariable("LORAPRUNE_TEST_BACKENDS") is { Length: > 0 } list
             ? list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
             : Backend.KnownNames).ToList();
+
+    /// <summary>The CUDA emulator variants under test (one per barrier order); empty when cudaemu is not.</summary>
+    public static IReadOnlyList<BackendVariant> Emulated => Variants.Where(v => v.Backend.Kind == BackendKind.CudaEmulated).ToList();
 
     private static IReadOnlyList<BackendVariant> Discover()
     {

@@ -14,16 +14,19 @@ public static class Tol
         new(2e-6, "a few f32 roundings per element (unit roundoff 6e-8) plus libm exp/sin/cos/rsqrt differences of a few ulp");
 
     public static readonly Tolerance Reduction =
-        new(1e-5, "f32 sums of up to a few hundred terms: rounding grows like sqrt(n)*6e-8 on average and n*6e-8 at worst");
+        new(1e-5, "f32 sums in which one thread adds at most a few hundred terms in sequence (longer rows, up to a 32000-word " +
+                  "vocabulary, are split over a block and added as a tree): rounding grows like sqrt(n)*6e-8 on average and n*6e-8 at worst");
 
     public static readonly Tolerance Gemm =
-        new(1e-5, "f32 dot products with K <= 64 accumulated in f32 (BLAS/cuBLAS may reorder; no TF32)");
+        new(1e-5, "f32 dot products accumulated in f32 (BLAS/cuBLAS may reorder; no TF32): rounding grows like sqrt(K)*6e-8, " +
+                  "4e-6 at LLaMA's K = 4096");
 
     public static readonly Tolerance Attention =
         new(3e-5, "two chained f32 GEMMs around an exp/normalise; the backward adds dP - rowsum(dO*O), which cancels");
 
     public static readonly Tolerance Importance =
-        new(2e-5, "rank-R dot products, a product, an abs and a row/column sum of up to 64 terms, all f32");
+        new(2e-5, "rank-R dot products, a product, an abs and a row/column sum of up to 4096 positive terms, all f32 " +
+                  "(sqrt(4096)*6e-8 = 4e-6 on average)");
 
     public static readonly Tolerance Bf16Round =
         new(4e-3, "one rounding of the result to bf16, whose 8-bit significand has relative error up to 2^-9 = 2e-3");

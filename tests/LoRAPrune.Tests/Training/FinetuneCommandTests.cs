@@ -181,12 +181,12 @@ public sealed class FinetuneCommandTests(ITestOutputHelper output) : IDisposable
         }
         using (CliProcess run = CliProcess.Start([.. common, "--out", killed, "--resume"])) Assert.True(run.Wait() == 0, run.Log);
 
-        // SIGINT: the run finishes its step, writes a checkpoint and exits 130.
+        // SIGTERM (Ctrl-C's SIGINT takes the same handler): the run finishes its step, writes a checkpoint and exits 130.
         using (CliProcess run = CliProcess.Start([.. common, "--out", interrupted]))
         {
             string metrics = Path.Combine(interrupted, MetricsLog.FileName);
             CliProcess.WaitFor(() => File.Exists(metrics) && File.ReadAllLines(metrics).Length >= 3, run, "three steps");
-            Assert.Equal(0, CliProcess.SendSignal(run.Process.Id, CliProcess.SIGINT));
+            Assert.Equal(0, CliProcess.SendSignal(run.Process.Id, CliProcess.SIGTERM));
             Assert.Equal(130, run.Wait());
             output.WriteLine(run.Log.Trim().Split('\n')[^1]);
             Assert.Contains("interrupted: checkpoint in", run.Log);
