@@ -1,4 +1,4 @@
-// CliProcess.cs — `loraprune` as a child process for the tests that must kill it (SIGKILL) or interrupt it (SIGINT)
+// CliProcess.cs — `loraprune` as a child process for the tests that must kill it (SIGKILL) or interrupt it (SIGTERM)
 // and resume: start it on this test host's dotnet, collect what it prints, wait for a condition or its exit. And
 // PosixFact, which skips such tests with the reason where POSIX signals do not exist.
 using System.Diagnostics;
@@ -10,8 +10,6 @@ namespace LoRAPrune.Tests;
 
 internal sealed partial class CliProcess : IDisposable
 {
-    public const int SIGINT = 2;
-
     /// <summary>The interrupt the tests send: SIGTERM reaches the same handler as Ctrl-C's SIGINT (finish the step, write a
     /// checkpoint, exit 130), and unlike SIGINT it is not ignored in children of a shell's background job.</summary>
     public const int SIGTERM = 15;
@@ -81,6 +79,6 @@ public sealed class PosixFactAttribute : FactAttribute
 {
     public PosixFactAttribute()
     {
-        if (!OperatingSystem.IsLinux() && !OperatingSystem.IsMacOS()) Skip = "needs POSIX signals (SIGKILL, SIGINT) to stop a child process";
+        if (!OperatingSystem.IsLinux() && !OperatingSystem.IsMacOS()) Skip = "needs POSIX signals (SIGKILL, SIGTERM) to stop a child process";
     }
 }

@@ -1,5 +1,5 @@
 // FinetuneCommandTests.cs — `loraprune finetune` end to end on the cpu backend: bad input in-process (one
-// line, non-zero exit, nothing written); as a child process killed with SIGKILL or stopped with SIGINT
+// line, non-zero exit, nothing written); as a child process killed with SIGKILL or stopped with SIGTERM
 // (exit 130) and resumed, the final adapter is byte-identical to an uninterrupted run's.
 using System.CommandLine;
 using System.Diagnostics;
