@@ -14,6 +14,7 @@ internal sealed class BenchCommand : Command
     {
         Subcommands.Add(new KernelsCommand());
         Subcommands.Add(new BenchQualityCommand());
+        Subcommands.Add(new BenchStepCommand());
     }
 
     /// <summary>`loraprune bench kernels`.</summary>
