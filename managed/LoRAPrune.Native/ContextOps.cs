@@ -191,6 +191,17 @@ public sealed unsafe partial class Context
         }
     }
 
+    /// <summary>Cross-entropy forward and backward in one pass over the logits; dlogits may alias logits.</summary>
+    public void CrossEntropyForwardBackward(Tensor logits, Tensor targets, int ignoreIndex, float dloss, Tensor losses, Tensor lse, Tensor dlogits)
+    {
+        using OpTiming timing = Timed("cross_entropy_forward_backward");
+        lock (Gate)
+        {
+            LpTensor tlg = logits.Descriptor, tt = targets.Descriptor, tls = losses.Descriptor, tl = lse.Descriptor, td = dlogits.Descriptor;
+            Check(Api.lp_op_cross_entropy_forward_backward(Raw, &tlg, &tt, ignoreIndex, dloss, &tls, &tl, &td));
+        }
+    }
+
     public void AdamWStep(Tensor param, Tensor grad, Tensor m, Tensor v, float lr, float beta1, float beta2, float eps, float weightDecay, long step)
     {
         using OpTiming timing = Timed("adamw_step");

@@ -53,7 +53,7 @@ public enum EmulationOrder
 public static class LpAbi
 {
     public const int Major = 1;
-    public const int Minor = 2;
+    public const int Minor = 3;
 
     /// <summary>Splits lp_get_abi_version() = (major &lt;&lt; 16) | minor.</summary>
     public static (int Major, int Minor) Split(uint version) => ((int)(version >> 16), (int)(version & 0xffff));
