@@ -1,6 +1,6 @@
 // CasesAttention.cs — conformance cases of causal grouped-query attention, forward and backward:
 // multi-head (KVH = H), grouped (1 < KVH < H), multi-query (KVH = 1), T = 1 and odd T.
-using LoRAPrune.Tests.Reference;
+using LoRAPrune.Reference;
 using static LoRAPrune.Tests.Conformance.Gen;
 
 namespace LoRAPrune.Tests.Conformance;

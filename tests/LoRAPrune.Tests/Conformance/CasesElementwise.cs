@@ -1,7 +1,7 @@
 // CasesElementwise.cs — conformance cases of the row-wise and elementwise ops: embedding,
 // RMSNorm, RoPE, SwiGLU, dropout, gathers and the add/axpy/convert helpers.
 using LoRAPrune.Native;
-using LoRAPrune.Tests.Reference;
+using LoRAPrune.Reference;
 using static LoRAPrune.Tests.Conformance.Gen;
 
 namespace LoRAPrune.Tests.Conformance;

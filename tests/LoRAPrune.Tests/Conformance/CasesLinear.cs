@@ -2,7 +2,7 @@
 // layer forward and backward (masks, dropout, rank 1..16, bf16 base weights, no-LoRA), merge, and
 // the projection bias that follows a biased LoRA linear (f32/bf16 bias, masks with zeros).
 using LoRAPrune.Native;
-using LoRAPrune.Tests.Reference;
+using LoRAPrune.Reference;
 using static LoRAPrune.Tests.Conformance.Gen;
 
 namespace LoRAPrune.Tests.Conformance;

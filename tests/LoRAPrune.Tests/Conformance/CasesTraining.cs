@@ -1,7 +1,7 @@
 // CasesTraining.cs — conformance cases of the loss, the optimizer, gradient clipping and the
 // LoRAPrune importance ops (fused accumulation in all modes and axes, group normalisation, EMA).
 using LoRAPrune.Native;
-using LoRAPrune.Tests.Reference;
+using LoRAPrune.Reference;
 using static LoRAPrune.Tests.Conformance.Gen;
 
 namespace LoRAPrune.Tests.Conformance;

@@ -1,6 +1,6 @@
 // Ref.Loss.cs — float64 reference of the fused softmax cross-entropy (lp_op_cross_entropy_*):
 // per-row loss lse - logits[target], 0 on ignored rows, its gradient softmax - onehot, and both at once.
-namespace LoRAPrune.Tests.Reference;
+namespace LoRAPrune.Reference;
 
 public static partial class Ref
 {
