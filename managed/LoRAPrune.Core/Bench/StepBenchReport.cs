@@ -122,7 +122,7 @@ public sealed record StepBenchReport(DateTimeOffset Date, string ToolVersion, st
     public string ToMarkdown()
     {
         var md = new StringBuilder();
-        md.AppendLine($"### bench step: {Backend}, {Shape}").AppendLine();
+        md.AppendLine($"# loraprune bench step: {Backend}, {Shape}").AppendLine();
         foreach (string line in HeaderLines()) md.AppendLine($"- {(line.StartsWith("command: ", StringComparison.Ordinal) ? $"command: `{line[9..]}`" : line)}");
         md.AppendLine();
         Table(md, ThroughputColumns, Results.Select(ThroughputCells));
