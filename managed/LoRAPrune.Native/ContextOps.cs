@@ -1,6 +1,7 @@
 // ContextOps.cs — one method per lp_op_* of lp.h, same argument order, Tensor? where lp.h says
 // nullable. Each builds the descriptors under the context's Gate (so no buffer can be freed by the
-// finalizer mid-call) and turns an error status into a NativeException naming the op.
+// finalizer mid-call), turns an error status into a NativeException naming the op, and reports its
+// time to the context's OpTimer when one is set (profiling only).
 namespace LoRAPrune.Native;
 
 public sealed unsafe partial class Context
@@ -9,6 +10,7 @@ public sealed unsafe partial class Context
 
     public void EmbeddingForward(Tensor table, Tensor ids, Tensor output)
     {
+        using OpTiming timing = Timed("embedding_forward");
         lock (Gate)
         {
             LpTensor t = table.Descriptor, i = ids.Descriptor, o = output.Descriptor;
@@ -18,6 +20,7 @@ public sealed unsafe partial class Context
 
     public void EmbeddingBackward(Tensor dout, Tensor ids, Tensor dtable)
     {
+        using OpTiming timing = Timed("embedding_backward");
         lock (Gate)
         {
             LpTensor d = dout.Descriptor, i = ids.Descriptor, dt = dtable.Descriptor;
@@ -27,6 +30,7 @@ public sealed unsafe partial class Context
 
     public void RmsNormForward(Tensor x, Tensor weight, float eps, Tensor y, Tensor rstd)
     {
+        using OpTiming timing = Timed("rmsnorm_forward");
         lock (Gate)
         {
             LpTensor tx = x.Descriptor, tw = weight.Descriptor, ty = y.Descriptor, tr = rstd.Descriptor;
@@ -36,6 +40,7 @@ public sealed unsafe partial class Context
 
     public void RmsNormBackward(Tensor dy, Tensor x, Tensor weight, Tensor rstd, Tensor dx, Tensor? dweight)
     {
+        using OpTiming timing = Timed("rmsnorm_backward");
         lock (Gate)
         {
             LpTensor tdy = dy.Descriptor, tx = x.Descriptor, tw = weight.Descriptor, tr = rstd.Descriptor, tdx = dx.Descriptor, tdw;
@@ -45,6 +50,7 @@ public sealed unsafe partial class Context
 
     public void RopeForward(Tensor x, Tensor y, Tensor? invFreq, float theta, long posOffset)
     {
+        using OpTiming timing = Timed("rope_forward");
         lock (Gate)
         {
             LpTensor tx = x.Descriptor, ty = y.Descriptor, tf;
@@ -54,6 +60,7 @@ public sealed unsafe partial class Context
 
     public void RopeBackward(Tensor dy, Tensor dx, Tensor? invFreq, float theta, long posOffset)
     {
+        using OpTiming timing = Timed("rope_backward");
         lock (Gate)
         {
             LpTensor tdy = dy.Descriptor, tdx = dx.Descriptor, tf;
@@ -63,6 +70,7 @@ public sealed unsafe partial class Context
 
     public void Gemm(Tensor a, Tensor b, Tensor c, bool transA, bool transB, float alpha, float beta)
     {
+        using OpTiming timing = Timed("gemm");
         lock (Gate)
         {
             LpTensor ta = a.Descriptor, tb = b.Descriptor, tc = c.Descriptor;
@@ -72,6 +80,7 @@ public sealed unsafe partial class Context
 
     public void AttentionForward(Tensor q, Tensor k, Tensor v, float scale, Tensor output, Tensor lse)
     {
+        using OpTiming timing = Timed("attention_forward");
         lock (Gate)
         {
             LpTensor tq = q.Descriptor, tk = k.Descriptor, tv = v.Descriptor, to = output.Descriptor, tl = lse.Descriptor;
@@ -81,6 +90,7 @@ public sealed unsafe partial class Context
 
     public void AttentionBackward(Tensor q, Tensor k, Tensor v, Tensor output, Tensor lse, Tensor dout, float scale, Tensor dq, Tensor dk, Tensor dv)
     {
+        using OpTiming timing = Timed("attention_backward");
         lock (Gate)
         {
             LpTensor tq = q.Descriptor, tk = k.Descriptor, tv = v.Descriptor, to = output.Descriptor, tl = lse.Descriptor, tdo = dout.Descriptor;
@@ -91,6 +101,7 @@ public sealed unsafe partial class Context
 
     public void SwiGluForward(Tensor gate, Tensor up, Tensor output)
     {
+        using OpTiming timing = Timed("swiglu_forward");
         lock (Gate)
         {
             LpTensor tg = gate.Descriptor, tu = up.Descriptor, to = output.Descriptor;
@@ -100,6 +111,7 @@ public sealed unsafe partial class Context
 
     public void SwiGluBackward(Tensor dout, Tensor gate, Tensor up, Tensor dgate, Tensor dup)
     {
+        using OpTiming timing = Timed("swiglu_backward");
         lock (Gate)
         {
             LpTensor tdo = dout.Descriptor, tg = gate.Descriptor, tu = up.Descriptor, tdg = dgate.Descriptor, tdu = dup.Descriptor;
@@ -109,6 +121,7 @@ public sealed unsafe partial class Context
 
     public void Dropout(Tensor x, Tensor y, float p, ulong seed, ulong offset)
     {
+        using OpTiming timing = Timed("dropout");
         lock (Gate)
         {
             LpTensor tx = x.Descriptor, ty = y.Descriptor;
@@ -118,6 +131,7 @@ public sealed unsafe partial class Context
 
     public void LoraLinearForward(Tensor x, Tensor w, Tensor? a, Tensor? b, Tensor? mask, float scale, float dropoutP, ulong seed, ulong offset, Tensor y, Tensor? xa)
     {
+        using OpTiming timing = Timed("lora_linear_forward");
         lock (Gate)
         {
             LpTensor tx = x.Descriptor, tw = w.Descriptor, ty = y.Descriptor, ta, tb, tm, txa;
@@ -128,6 +142,7 @@ public sealed unsafe partial class Context
     public void LoraLinearBackward(Tensor dy, Tensor x, Tensor w, Tensor? a, Tensor? b, Tensor? mask, Tensor? xa, float scale, float dropoutP, ulong seed, ulong offset,
                                    Tensor? dx, Tensor? da, Tensor? db, Tensor? dw)
     {
+        using OpTiming timing = Timed("lora_linear_backward");
         lock (Gate)
         {
             LpTensor tdy = dy.Descriptor, tx = x.Descriptor, tw = w.Descriptor, ta, tb, tm, txa, tdx, tda, tdb, tdw;
@@ -138,6 +153,7 @@ public sealed unsafe partial class Context
 
     public void BiasAdd(Tensor y, Tensor bias, Tensor? mask)
     {
+        using OpTiming timing = Timed("bias_add");
         lock (Gate)
         {
             LpTensor ty = y.Descriptor, tb = bias.Descriptor, tm;
@@ -147,6 +163,7 @@ public sealed unsafe partial class Context
 
     public void BiasBackward(Tensor dy, Tensor? mask, Tensor dbias)
     {
+        using OpTiming timing = Timed("bias_backward");
         lock (Gate)
         {
             LpTensor tdy = dy.Descriptor, tm, tdb = dbias.Descriptor;
@@ -156,6 +173,7 @@ public sealed unsafe partial class Context
 
     public void CrossEntropyForward(Tensor logits, Tensor targets, int ignoreIndex, Tensor losses, Tensor lse)
     {
+        using OpTiming timing = Timed("cross_entropy_forward");
         lock (Gate)
         {
             LpTensor tlg = logits.Descriptor, tt = targets.Descriptor, tls = losses.Descriptor, tl = lse.Descriptor;
@@ -165,6 +183,7 @@ public sealed unsafe partial class Context
 
     public void CrossEntropyBackward(Tensor logits, Tensor targets, Tensor lse, int ignoreIndex, float dloss, Tensor dlogits)
     {
+        using OpTiming timing = Timed("cross_entropy_backward");
         lock (Gate)
         {
             LpTensor tlg = logits.Descriptor, tt = targets.Descriptor, tl = lse.Descriptor, td = dlogits.Descriptor;
@@ -172,8 +191,20 @@ public sealed unsafe partial class Context
         }
     }
 
+    /// <summary>Cross-entropy forward and backward in one pass over the logits; dlogits may alias logits.</summary>
+    public void CrossEntropyForwardBackward(Tensor logits, Tensor targets, int ignoreIndex, float dloss, Tensor losses, Tensor lse, Tensor dlogits)
+    {
+        using OpTiming timing = Timed("cross_entropy_forward_backward");
+        lock (Gate)
+        {
+            LpTensor tlg = logits.Descriptor, tt = targets.Descriptor, tls = losses.Descriptor, tl = lse.Descriptor, td = dlogits.Descriptor;
+            Check(Api.lp_op_cross_entropy_forward_backward(Raw, &tlg, &tt, ignoreIndex, dloss, &tls, &tl, &td));
+        }
+    }
+
     public void AdamWStep(Tensor param, Tensor grad, Tensor m, Tensor v, float lr, float beta1, float beta2, float eps, float weightDecay, long step)
     {
+        using OpTiming timing = Timed("adamw_step");
         lock (Gate)
         {
             LpTensor tp = param.Descriptor, tg = grad.Descriptor, tm = m.Descriptor, tv = v.Descriptor;
@@ -183,6 +214,7 @@ public sealed unsafe partial class Context
 
     public void GradNormAccumulate(Tensor grad, Tensor sumsq)
     {
+        using OpTiming timing = Timed("grad_norm_accumulate");
         lock (Gate)
         {
             LpTensor tg = grad.Descriptor, ts = sumsq.Descriptor;
@@ -192,6 +224,7 @@ public sealed unsafe partial class Context
 
     public void GradClip(Tensor grad, Tensor sumsq, float maxNorm)
     {
+        using OpTiming timing = Timed("grad_clip");
         lock (Gate)
         {
             LpTensor tg = grad.Descriptor, ts = sumsq.Descriptor;
@@ -201,6 +234,7 @@ public sealed unsafe partial class Context
 
     public void ImportanceAccumulate(Tensor w, Tensor? a, Tensor? b, Tensor? ga, Tensor? gb, Tensor? gw, float scale, ImportanceMode mode, int axis, Tensor acc)
     {
+        using OpTiming timing = Timed("importance_accumulate");
         lock (Gate)
         {
             LpTensor tw = w.Descriptor, tacc = acc.Descriptor, ta, tb, tga, tgb, tgw;
@@ -210,6 +244,7 @@ public sealed unsafe partial class Context
 
     public void ImportanceGroupNormalize(Tensor v, long groupSize, Tensor output)
     {
+        using OpTiming timing = Timed("importance_group_normalize");
         lock (Gate)
         {
             LpTensor tv = v.Descriptor, to = output.Descriptor;
@@ -220,6 +255,7 @@ public sealed unsafe partial class Context
     /// <summary>ema = decay*ema + (1-decay)*fresh unless fresh holds a NaN; returns whether it was applied.</summary>
     public bool ImportanceEma(Tensor ema, Tensor fresh, float decay)
     {
+        using OpTiming timing = Timed("importance_ema");
         lock (Gate)
         {
             LpTensor te = ema.Descriptor, tf = fresh.Descriptor;
@@ -231,6 +267,7 @@ public sealed unsafe partial class Context
 
     public void GatherRows(Tensor src, Tensor idx, Tensor dst)
     {
+        using OpTiming timing = Timed("gather_rows");
         lock (Gate)
         {
             LpTensor ts = src.Descriptor, ti = idx.Descriptor, td = dst.Descriptor;
@@ -240,6 +277,7 @@ public sealed unsafe partial class Context
 
     public void GatherCols(Tensor src, Tensor idx, Tensor dst)
     {
+        using OpTiming timing = Timed("gather_cols");
         lock (Gate)
         {
             LpTensor ts = src.Descriptor, ti = idx.Descriptor, td = dst.Descriptor;
@@ -249,6 +287,7 @@ public sealed unsafe partial class Context
 
     public void LoraMerge(Tensor w, Tensor a, Tensor b, float scale)
     {
+        using OpTiming timing = Timed("lora_merge");
         lock (Gate)
         {
             LpTensor tw = w.Descriptor, ta = a.Descriptor, tb = b.Descriptor;
@@ -258,6 +297,7 @@ public sealed unsafe partial class Context
 
     public void Add(Tensor a, Tensor b, Tensor output)
     {
+        using OpTiming timing = Timed("add");
         lock (Gate)
         {
             LpTensor ta = a.Descriptor, tb = b.Descriptor, to = output.Descriptor;
@@ -267,6 +307,7 @@ public sealed unsafe partial class Context
 
     public void Mul(Tensor a, Tensor b, Tensor output)
     {
+        using OpTiming timing = Timed("mul");
         lock (Gate)
         {
             LpTensor ta = a.Descriptor, tb = b.Descriptor, to = output.Descriptor;
@@ -276,6 +317,7 @@ public sealed unsafe partial class Context
 
     public void Axpy(float alpha, Tensor x, Tensor y)
     {
+        using OpTiming timing = Timed("axpy");
         lock (Gate)
         {
             LpTensor tx = x.Descriptor, ty = y.Descriptor;
@@ -285,6 +327,7 @@ public sealed unsafe partial class Context
 
     public void Convert(Tensor src, Tensor dst)
     {
+        using OpTiming timing = Timed("convert");
         lock (Gate)
         {
             LpTensor ts = src.Descriptor, td = dst.Descriptor;

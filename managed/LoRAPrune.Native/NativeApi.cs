@@ -56,6 +56,7 @@ internal sealed unsafe class NativeApi
     public readonly delegate* unmanaged[Cdecl]<nint, LpTensor*, LpTensor*, LpTensor*, LpStatus> lp_op_bias_backward;
     public readonly delegate* unmanaged[Cdecl]<nint, LpTensor*, LpTensor*, int, LpTensor*, LpTensor*, LpStatus> lp_op_cross_entropy_forward;
     public readonly delegate* unmanaged[Cdecl]<nint, LpTensor*, LpTensor*, LpTensor*, int, float, LpTensor*, LpStatus> lp_op_cross_entropy_backward;
+    public readonly delegate* unmanaged[Cdecl]<nint, LpTensor*, LpTensor*, int, float, LpTensor*, LpTensor*, LpTensor*, LpStatus> lp_op_cross_entropy_forward_backward;
     public readonly delegate* unmanaged[Cdecl]<nint, LpTensor*, LpTensor*, LpTensor*, LpTensor*, float, float, float, float, float, long, LpStatus> lp_op_adamw_step;
     public readonly delegate* unmanaged[Cdecl]<nint, LpTensor*, LpTensor*, LpStatus> lp_op_grad_norm_accumulate;
     public readonly delegate* unmanaged[Cdecl]<nint, LpTensor*, LpTensor*, float, LpStatus> lp_op_grad_clip;
@@ -122,6 +123,7 @@ internal sealed unsafe class NativeApi
         lp_op_bias_backward = (delegate* unmanaged[Cdecl]<nint, LpTensor*, LpTensor*, LpTensor*, LpStatus>)Export(nameof(lp_op_bias_backward));
         lp_op_cross_entropy_forward = (delegate* unmanaged[Cdecl]<nint, LpTensor*, LpTensor*, int, LpTensor*, LpTensor*, LpStatus>)Export(nameof(lp_op_cross_entropy_forward));
         lp_op_cross_entropy_backward = (delegate* unmanaged[Cdecl]<nint, LpTensor*, LpTensor*, LpTensor*, int, float, LpTensor*, LpStatus>)Export(nameof(lp_op_cross_entropy_backward));
+        lp_op_cross_entropy_forward_backward = (delegate* unmanaged[Cdecl]<nint, LpTensor*, LpTensor*, int, float, LpTensor*, LpTensor*, LpTensor*, LpStatus>)Export(nameof(lp_op_cross_entropy_forward_backward));
         lp_op_adamw_step = (delegate* unmanaged[Cdecl]<nint, LpTensor*, LpTensor*, LpTensor*, LpTensor*, float, float, float, float, float, long, LpStatus>)Export(nameof(lp_op_adamw_step));
         lp_op_grad_norm_accumulate = (delegate* unmanaged[Cdecl]<nint, LpTensor*, LpTensor*, LpStatus>)Export(nameof(lp_op_grad_norm_accumulate));
         lp_op_grad_clip = (delegate* unmanaged[Cdecl]<nint, LpTensor*, LpTensor*, float, LpStatus>)Export(nameof(lp_op_grad_clip));

@@ -1,6 +1,7 @@
 // BenchCommand.cs — `loraprune bench` and its `kernels` subcommand: every native op of a LoRAPrune
 // step, validated first (cpu: float64 spot checks; other backends: against the cpu backend), then
 // timed against the roofs measured in the same run; a table on stdout, JSON + markdown in --out.
+// The other subcommands (quality, step, page) live in their own files.
 using System.CommandLine;
 using LoRAPrune.Core.Bench;
 using LoRAPrune.Native;
@@ -14,6 +15,8 @@ internal sealed class BenchCommand : Command
     {
         Subcommands.Add(new KernelsCommand());
         Subcommands.Add(new BenchQualityCommand());
+        Subcommands.Add(new BenchStepCommand());
+        Subcommands.Add(new BenchPageCommand());
     }
 
     /// <summary>`loraprune bench kernels`.</summary>
@@ -94,7 +97,7 @@ internal sealed class BenchCommand : Command
                 parseResult.GetValue(_warmup) ?? (quick ? 1 : 2), parseResult.GetValue(_repeat) ?? (quick ? 3 : 10), quick, VersionAction.ToolVersion);
             error.WriteLine($"bench kernels: {string.Join(", ", backends.Select(b => b.Name))}; " +
                             $"{string.Join("; ", options.Shapes.Select(s => $"{s.Name}: {s.Describe()}"))}");
-            KernelBenchReport report = KernelBench.Run(options, line => error.WriteLine(line));
+            KernelBenchReport report = KernelBench.Run(options, line => error.WriteLine(line)) with { CommandLine = TrainingRunOptions.CommandLine(parseResult) };
 
             if (terminal.Rich is not null) WriteTables(terminal.Rich, report);
             else terminal.Out.Write(BenchReportWriter.ToText(report));

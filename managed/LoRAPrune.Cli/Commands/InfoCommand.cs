@@ -6,6 +6,7 @@ using System.CommandLine;
 using System.Globalization;
 using LoRAPrune.Core.Inference;
 using LoRAPrune.Core.IO;
+using LoRAPrune.Core.Model;
 using LoRAPrune.Core.Pruning;
 using LoRAPrune.Core.Training;
 using LoRAPrune.Native;
@@ -269,7 +270,7 @@ internal sealed class InfoCommand : Command
             Line("AdamW m + v (f32)", e => e.Optimizer),
             Line("output masks", e => e.Masks),
             Line("saved activations", e => e.SavedActivations),
-            Line(Fmt($"logits ({n}, {c.VocabSize}) f32"), e => e.Logits),
+            Line(Fmt($"logits, one LM-head chunk ({LlamaGraph.HeadChunkRows(n, c.VocabSize)}, {c.VocabSize}) f32"), e => e.Logits),
             Line("backward buffers", e => e.BackwardBuffers),
             Line("scratch workspace", e => e.Scratch),
             Line("total", e => e.Total),

@@ -38,6 +38,9 @@ public sealed record KernelBenchReport(DateTimeOffset Date, string ToolVersion, 
     /// <summary>True when every op of every backend validated and ran.</summary>
     public bool AllValidated => Results.All(r => r.Validated);
 
+    /// <summary>The command line that produced the report, when the caller records it.</summary>
+    public string? CommandLine { get; init; }
+
     public static readonly string[] Columns = { "backend", "op", "shape", "median ms", "min ms", "GB/s", "GFLOP/s", "% roof", "validated" };
 
     /// <summary>The table cells of one result, in Columns order.</summary>

@@ -28,6 +28,7 @@ public static class BenchReportWriter
         var root = new JsonObject
         {
             ["tool"] = "loraprune bench kernels",
+            ["command"] = report.CommandLine,
             ["version"] = report.ToolVersion,
             ["date"] = report.Date.ToString("o", CultureInfo.InvariantCulture),
             ["git"] = report.Git,
@@ -65,6 +66,7 @@ public static class BenchReportWriter
     {
         var md = new StringBuilder();
         md.AppendLine("# loraprune bench kernels").AppendLine();
+        if (report.CommandLine is not null) md.AppendLine($"- command: `{report.CommandLine}`");
         md.AppendLine($"- date: {report.Date.ToString("yyyy-MM-dd HH:mm", CultureInfo.InvariantCulture)} UTC");
         md.AppendLine($"- loraprune {report.ToolVersion}, native git {report.Git}");
         md.AppendLine($"- host: {report.Host}");

@@ -1,6 +1,6 @@
-// HostData.cs — seeded host inputs of the kernel benchmark and the scalar rules the float64 spot
-// checks must share with the backends: the counter-based dropout draw of lp.h and bf16 rounding.
-// Inputs are generated on the host once per case, so every backend sees identical bytes.
+// HostData.cs — seeded host inputs of the kernel benchmark (uniform values, bf16-representable values,
+// indices, masks). Inputs are generated on the host once per case, so every backend sees identical bytes;
+// the float64 expectations come from LoRAPrune.Reference.
 using LoRAPrune.Native;
 
 namespace LoRAPrune.Core.Bench;
@@ -51,21 +51,6 @@ public static class HostData
 
     /// <summary>Every other index of [0, n): the kept rows/columns of a 50% compaction, sorted.</summary>
     public static int[] EveryOther(int n) => Enumerable.Range(0, n / 2).Select(k => 2 * k + 1).ToArray();
-
-    /// <summary>
-    /// The dropout keep-and-scale factor of lp.h for element `index` of a tensor drawn at (seed, offset):
-    /// 1/(1-p) when the splitmix64 draw u satisfies u &gt;= p, else 0.
-    /// </summary>
-    public static double DropoutFactor(float p, ulong seed, ulong offset, ulong index)
-    {
-        if (p <= 0f) return 1.0;
-        ulong z = seed + 0x9E3779B97F4A7C15UL * (offset + index + 1);
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
-        z ^= z >> 31;
-        float u = (float)(z >> 40) * (1.0f / 16777216.0f);
-        return u >= p ? 1.0 / (1.0 - p) : 0.0;
-    }
 
     private static ulong Mix(ulong z)
     {

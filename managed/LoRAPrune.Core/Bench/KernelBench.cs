@@ -183,7 +183,8 @@ public static class KernelBench
         return properties;
     }
 
-    private static string GitHash(IEnumerable<Backend> backends)
+    /// <summary>The git hash the backends' libraries were built from (all distinct ones), or "unknown".</summary>
+    public static string GitHash(IEnumerable<Backend> backends)
     {
         string[] hashes = backends.Select(b => BuildProperties(b.BuildInfo).GetValueOrDefault("git") ?? "")
                                   .Where(h => h.Length > 0).Distinct().ToArray();

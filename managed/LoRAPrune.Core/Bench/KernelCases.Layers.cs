@@ -1,7 +1,8 @@
 // KernelCases.Layers.cs — the model-layer ops of one LoRAPrune step: causal GQA attention, RMSNorm,
 // RoPE, SwiGLU, embedding and the fused cross-entropy, forward and backward, each with its
-// bytes/FLOPs formula and a float64 spot check written out here.
+// bytes/FLOPs formula and its spot check against Ref on the slice a sampled element depends on.
 using LoRAPrune.Native;
+using LoRAPrune.Reference;
 
 namespace LoRAPrune.Core.Bench;
 
@@ -30,20 +31,14 @@ public static partial class KernelCases
                 inst.Output("out", output);
                 inst.Output("lse", lse);
             },
+            // out[b, t, h, :] and lse[b, h, t] from Ref.AttentionForward of (batch b, head h and its kv head)
             (outputs, rng) =>
                 Sample(outputs, "out", rng, e =>
                 {
                     (int bi, int ti, int hi, int di) = d.Split(e, s.H);
-                    (double[] p, _) = d.Row(bi, hi, ti);
-                    double sum = 0;
-                    for (int j = 0; j <= ti; j++) sum += p[j] * d.V[d.KvIndex(bi, j, hi, di)];
-                    return sum;
+                    return d.Forward(bi, hi).Output[ti * s.D + di];
                 })
-                .Concat(Sample(outputs, "lse", rng, e =>
-                {
-                    int ti = (int)(e % t), hi = (int)(e / t % h), bi = (int)(e / t / h);
-                    return d.Row(bi, hi, ti).Lse;
-                })));
+                .Concat(Sample(outputs, "lse", rng, e => d.Forward((int)(e / t / h), (int)(e / t % h)).Lse[e % t])));
     }
 
     public static KernelCase AttentionBackward(BenchShapes s)
@@ -51,7 +46,6 @@ public static partial class KernelCases
         var d = new AttentionData(s);
         long b = s.B, t = s.T, h = s.H, kvh = s.KVH, hd = s.D;
         float[] dout = HostData.Uniform(134, b * t * h * hd);     // (B, T, H, D)
-        int group = s.H / s.KVH;
         return new KernelCase("attention_bwd", "causal GQA", $"dout{Dims(b, t, h, hd)} -> dq{Dims(b, t, h, hd)} dk,dv{Dims(b, t, kvh, hd)}",
             // bytes: read q, out, dout (3*B*T*H*D), k, v (2*B*T*KVH*D), lse (B*H*T); write dq (B*T*H*D), dk, dv (2*B*T*KVH*D)
             Bytes: 4.0 * (4 * b * t * h * hd + 4 * b * t * kvh * hd + b * h * t),
@@ -70,34 +64,23 @@ public static partial class KernelCases
                 inst.Output("dk", dk);
                 inst.Output("dv", dv);
             },
+            // dq, dk, dv from Ref.AttentionBackward of (batch b, kv head g and its query heads)
             (outputs, rng) =>
                 Sample(outputs, "dq", rng, e =>
                 {
                     (int bi, int ti, int hi, int di) = d.Split(e, s.H);
-                    (double[] p, double[] dp, double delta) = d.RowGrad(bi, hi, ti, dout);
-                    double sum = 0;
-                    for (int j = 0; j <= ti; j++) sum += p[j] * (dp[j] - delta) * d.K[d.KvIndex(bi, j, hi, di)];
-                    return d.Scale * sum;
+                    int rep = s.H / s.KVH;
+                    return d.Backward(bi, hi / rep, dout).Dq[(ti * rep + hi % rep) * s.D + di];
                 })
                 .Concat(Sample(outputs, "dk", rng, e =>
                 {
                     (int bi, int si, int kv, int di) = d.Split(e, s.KVH);
-                    double sum = 0;
-                    for (int hi = kv * group; hi < (kv + 1) * group; hi++)
-                        for (int ti = si; ti < s.T; ti++)
-                        {
-                            (double[] p, double[] dp, double delta) = d.RowGrad(bi, hi, ti, dout);
-                            sum += p[si] * (dp[si] - delta) * d.Q[d.QIndex(bi, ti, hi, di)];
-                        }
-                    return d.Scale * sum;
+                    return d.Backward(bi, kv, dout).Dk[si * s.D + di];
                 }))
                 .Concat(Sample(outputs, "dv", rng, e =>
                 {
                     (int bi, int si, int kv, int di) = d.Split(e, s.KVH);
-                    double sum = 0;
-                    for (int hi = kv * group; hi < (kv + 1) * group; hi++)
-                        for (int ti = si; ti < s.T; ti++) sum += d.Row(bi, hi, ti).P[si] * dout[d.QIndex(bi, ti, hi, di)];
-                    return sum;
+                    return d.Backward(bi, kv, dout).Dv[si * s.D + di];
                 })));
     }
 
@@ -118,9 +101,10 @@ public static partial class KernelCases
                 inst.Output("y", y);
                 inst.Output("rstd", rstd);
             },
+            // y[row, :] and rstd[row] from Ref.RmsNormForward of the row
             (outputs, rng) =>
-                Sample(outputs, "y", rng, e => x[e] * Rstd(x, e / c, c) * w[e % c])
-                .Concat(Sample(outputs, "rstd", rng, row => Rstd(x, row, c))));
+                Sample(outputs, "y", rng, e => Ref.RmsNormForward(D(x, e / c * c, c), 1, (int)c, D(w), RmsEps).y[e % c])
+                .Concat(Sample(outputs, "rstd", rng, row => Ref.RmsNormForward(D(x, row * c, c), 1, (int)c, D(w), RmsEps).rstd[0])));
     }
 
     public static KernelCase RmsNormBackward(BenchShapes s)
@@ -128,6 +112,7 @@ public static partial class KernelCases
         long n = s.N, c = s.C;
         float[] x = HostData.Uniform(141, n * c), w = HostData.Uniform(142, c, 0.5f, 1.5f);
         float[] dy = HostData.Uniform(143, n * c), dw0 = HostData.Uniform(144, c, -0.1f, 0.1f);
+        var dweight = new Lazy<double[]>(() => Ref.RmsNormBackward(D(dy), D(x), (int)n, (int)c, D(w), RmsEps).dw);
         return new KernelCase("rmsnorm_bwd", "", $"dy, x{Dims(n, c)} -> dx{Dims(n, c)} dw{Dims(c)}",
             // bytes: read dy and x (2*N*C), weight (C), rstd (N); write dx (N*C); read and write dweight (2*C)
             Bytes: 4.0 * (3 * n * c + 3 * c + n),
@@ -143,20 +128,10 @@ public static partial class KernelCases
                 inst.Output("dx", dx);
                 inst.Output("dweight", dw);
             },
+            // dx[row, :] from Ref.RmsNormBackward of the row; dweight sums over every row, so from all of them
             (outputs, rng) =>
-                Sample(outputs, "dx", rng, e =>
-                {
-                    long row = e / c;
-                    double r = Rstd(x, row, c), dot = 0;
-                    for (long j = 0; j < c; j++) dot += (double)dy[row * c + j] * w[j] * x[row * c + j];
-                    return r * w[e % c] * dy[e] - x[e] * r * r * r / c * dot;
-                })
-                .Concat(Sample(outputs, "dweight", rng, col =>
-                {
-                    double sum = dw0[col];
-                    for (long row = 0; row < n; row++) sum += (double)dy[row * c + col] * x[row * c + col] * Rstd(x, row, c);
-                    return sum;
-                })));
+                Sample(outputs, "dx", rng, e => Ref.RmsNormBackward(D(dy, e / c * c, c), D(x, e / c * c, c), 1, (int)c, D(w), RmsEps).dx[e % c])
+                .Concat(Sample(outputs, "dweight", rng, col => dw0[col] + dweight.Value[col])));
     }
 
     public static KernelCase RopeForward(BenchShapes s) => Rope(s, forward: true);
@@ -179,7 +154,7 @@ public static partial class KernelCases
                 inst.Launch = () => inst.Context.SwiGluForward(tg, tu, output);
                 inst.Output("out", output);
             },
-            (outputs, rng) => Sample(outputs, "out", rng, e => gate[e] * Sigmoid(gate[e]) * up[e]));
+            (outputs, rng) => Sample(outputs, "out", rng, e => Ref.SwiGluForward(D(gate, e, 1), D(up, e, 1))[0]));
     }
 
     public static KernelCase SwiGluBackward(BenchShapes s)
@@ -201,12 +176,8 @@ public static partial class KernelCases
                 inst.Output("dup", dup);
             },
             (outputs, rng) =>
-                Sample(outputs, "dgate", rng, e =>
-                {
-                    double sig = Sigmoid(gate[e]);
-                    return (double)dout[e] * up[e] * sig * (1 + gate[e] * (1 - sig));
-                })
-                .Concat(Sample(outputs, "dup", rng, e => (double)dout[e] * gate[e] * Sigmoid(gate[e]))));
+                Sample(outputs, "dgate", rng, e => Ref.SwiGluBackward(D(dout, e, 1), D(gate, e, 1), D(up, e, 1)).dgate[0])
+                .Concat(Sample(outputs, "dup", rng, e => Ref.SwiGluBackward(D(dout, e, 1), D(gate, e, 1), D(up, e, 1)).dup[0])));
     }
 
     public static KernelCase EmbeddingForward(BenchShapes s)
@@ -226,7 +197,8 @@ public static partial class KernelCases
                 inst.Launch = () => inst.Context.EmbeddingForward(tt, ti, output);
                 inst.Output("out", output);
             },
-            (outputs, rng) => Sample(outputs, "out", rng, e => table[ids[e / c] * c + e % c]));
+            // out[n, :] = Ref.EmbeddingForward of the one table row ids[n] reads
+            (outputs, rng) => Sample(outputs, "out", rng, e => Ref.EmbeddingForward(D(table, ids[e / c] * c, c), 1, (int)c, [0])[e % c]));
     }
 
     public static KernelCase EmbeddingBackward(BenchShapes s)
@@ -246,12 +218,11 @@ public static partial class KernelCases
                 inst.Launch = () => inst.Context.EmbeddingBackward(td, ti, dtable);
                 inst.Output("dtable", dtable);
             },
+            // dtable[row, col] = Ref.EmbeddingBackward of column col of the dout rows whose id is `row`
             (outputs, rng) => TouchedRows(outputs["dtable"], rng, ids, c, (row, col) =>
             {
-                double sum = 0;
-                for (long k = 0; k < n; k++)
-                    if (ids[k] == row) sum += dout[k * c + col];
-                return sum;
+                double[] rows = Enumerable.Range(0, (int)n).Where(k => ids[k] == row).Select(k => (double)dout[k * c + col]).ToArray();
+                return Ref.EmbeddingBackward(rows, new int[rows.Length], 1, 1)[0];
             }));
     }
 
@@ -273,9 +244,10 @@ public static partial class KernelCases
                 inst.Output("losses", losses);
                 inst.Output("lse", lse);
             },
+            // losses[row] and lse[row] from Ref.CrossEntropyForward of the row
             (outputs, rng) =>
-                Sample(outputs, "losses", rng, row => targets[row] == IgnoreIndex ? 0 : LogSumExp(logits, row, v) - logits[row * v + targets[row]])
-                .Concat(Sample(outputs, "lse", rng, row => LogSumExp(logits, row, v))));
+                Sample(outputs, "losses", rng, row => Ref.CrossEntropyForward(D(logits, row * v, v), 1, (int)v, [targets[row]], IgnoreIndex).losses[0])
+                .Concat(Sample(outputs, "lse", rng, row => Ref.CrossEntropyForward(D(logits, row * v, v), 1, (int)v, [targets[row]], IgnoreIndex).lse[0])));
     }
 
     public static KernelCase CrossEntropyBackward(BenchShapes s)
@@ -297,13 +269,37 @@ public static partial class KernelCases
                 inst.Launch = () => inst.Context.CrossEntropyBackward(tl, tt, lse, IgnoreIndex, dloss, dlogits);
                 inst.Output("dlogits", dlogits);
             },
+            // dlogits[row, :] from Ref.CrossEntropyBackward of the row
             (outputs, rng) => Sample(outputs, "dlogits", rng, e =>
+                Ref.CrossEntropyBackward(D(logits, e / v * v, v), 1, (int)v, [targets[e / v]], IgnoreIndex, dloss)[e % v]));
+    }
+
+    public static KernelCase CrossEntropyForwardBackward(BenchShapes s)
+    {
+        long n = s.N, v = s.V;
+        float[] logits = HostData.Uniform(171, n * v, -4f, 4f);
+        int[] targets = Targets(s);
+        float dloss = 1f / targets.Count(id => id != IgnoreIndex);
+        return new KernelCase("cross_entropy_fwd_bwd", "", $"logits{Dims(n, v)} -> losses, lse{Dims(n)}, dlogits{Dims(n, v)}",
+            // bytes: read logits (N*V) and targets (N); write losses and lse (2*N) and dlogits (N*V)
+            Bytes: 4.0 * (2 * n * v + 3 * n),
+            // flops per logit: max, subtract, exp, add, scale, one-hot -> 6 (exp counted as one)
+            Flops: 6.0 * n * v,
+            ComputeRoof.GemmF32, Tolerance.F32,
+            inst =>
             {
-                long row = e / v, col = e % v;
-                if (targets[row] == IgnoreIndex) return 0;
-                double p = Math.Exp(logits[e] - LogSumExp(logits, row, v));
-                return dloss * (p - (col == targets[row] ? 1 : 0));
-            }));
+                Tensor tl = inst.F32(logits, n, v), tt = inst.I32(targets, n), losses = inst.Zeros(n), lse = inst.Zeros(n), dlogits = inst.Zeros(n, v);
+                inst.Launch = () => inst.Context.CrossEntropyForwardBackward(tl, tt, IgnoreIndex, dloss, losses, lse, dlogits);
+                inst.Output("losses", losses);
+                inst.Output("lse", lse);
+                inst.Output("dlogits", dlogits);
+            },
+            // every output of a row from Ref.CrossEntropyForwardBackward of the row
+            (outputs, rng) =>
+                Sample(outputs, "losses", rng, row => Ref.CrossEntropyForwardBackward(D(logits, row * v, v), 1, (int)v, [targets[row]], IgnoreIndex, dloss).losses[0])
+                .Concat(Sample(outputs, "lse", rng, row => Ref.CrossEntropyForwardBackward(D(logits, row * v, v), 1, (int)v, [targets[row]], IgnoreIndex, dloss).lse[0]))
+                .Concat(Sample(outputs, "dlogits", rng, e =>
+                    Ref.CrossEntropyForwardBackward(D(logits, e / v * v, v), 1, (int)v, [targets[e / v]], IgnoreIndex, dloss).dlogits[e % v])));
     }
 
     private static KernelCase Rope(BenchShapes s, bool forward)
@@ -324,15 +320,13 @@ public static partial class KernelCases
                     : () => inst.Context.RopeBackward(tx, y, invFreq: null, RopeTheta, posOffset: 0);
                 inst.Output(forward ? "y" : "dx", y);
             },
+            // y[b, t, h, :] from Ref.RopeForward (RopeBackward) of that head's vector at position t
             (outputs, rng) => Sample(outputs, forward ? "y" : "dx", rng, e =>
             {
-                long di = e % hd, pos = e / hd / h % t, i = di % half;
-                float invFreq = 1.0f / MathF.Pow(RopeTheta, (float)(2 * i) / hd);   // Hugging Face builds inv_freq in f32
-                float angle = pos * invFreq;                                          // and the angle in f32
-                double cos = Math.Cos(angle), sin = Math.Sin(angle);
-                long pair = di < half ? e + half : e - half;
-                double sign = (di < half) == forward ? -1 : 1;                        // rotate by +angle forward, -angle backward
-                return x[e] * cos + sign * x[pair] * sin;
+                long pos = e / hd / h % t;
+                double[] head = D(x, e / hd * hd, hd), invFreq = Ref.RopeInvFreq((int)hd, RopeTheta);
+                double[] rotated = forward ? Ref.RopeForward(head, 1, 1, 1, (int)hd, invFreq, pos) : Ref.RopeBackward(head, 1, 1, 1, (int)hd, invFreq, pos);
+                return rotated[e % hd];
             }));
     }
 
@@ -354,27 +348,12 @@ public static partial class KernelCases
         }
     }
 
-    private static double Rstd(float[] x, long row, long c)
-    {
-        double sum = 0;
-        for (long j = 0; j < c; j++) sum += (double)x[row * c + j] * x[row * c + j];
-        return 1.0 / Math.Sqrt(sum / c + RmsEps);
-    }
-
-    private static double Sigmoid(double g) => 1.0 / (1.0 + Math.Exp(-g));
-
-    private static double LogSumExp(float[] logits, long row, long v)
-    {
-        double max = double.NegativeInfinity, sum = 0;
-        for (long j = 0; j < v; j++) max = Math.Max(max, logits[row * v + j]);
-        for (long j = 0; j < v; j++) sum += Math.Exp(logits[row * v + j] - max);
-        return max + Math.Log(sum);
-    }
-
-    // Host q, k, v of the attention cases and the float64 rows of softmax(scale Q K^T) the spot checks use.
+    // Host q, k, v of the attention cases and the oracle's results for one (batch, head) or (batch, kv head) slice.
     private sealed class AttentionData
     {
         private readonly BenchShapes _s;
+        private readonly Dictionary<(int, int), (double[] Output, double[] Lse)> _forward = new();
+        private readonly Dictionary<(int, int), (double[] Dq, double[] Dk, double[] Dv)> _backward = new();
 
         public AttentionData(BenchShapes s)
         {
@@ -397,40 +376,33 @@ public static partial class KernelCases
         public (int B, int T, int Head, int D) Split(long e, int heads) =>
             ((int)(e / _s.D / heads / _s.T), (int)(e / _s.D / heads % _s.T), (int)(e / _s.D % heads), (int)(e % _s.D));
 
-        public long QIndex(int b, int t, int h, int d) => (((long)b * _s.T + t) * _s.H + h) * _s.D + d;
-
-        // Element d of the key/value row at position t that query head h reads (kv head h / (H/KVH)).
-        public long KvIndex(int b, int t, int h, int d) => (((long)b * _s.T + t) * _s.KVH + h / (_s.H / _s.KVH)) * _s.D + d;
-
-        // P[j] = softmax_j(scale q_t . k_j) over the causal keys j <= t, and the row's log-sum-exp.
-        public (double[] P, double Lse) Row(int b, int h, int t)
+        // Ref.AttentionForward of batch b, query head h and its kv head: out (T, D), lse (T).
+        public (double[] Output, double[] Lse) Forward(int b, int h)
         {
-            var scores = new double[t + 1];
-            double max = double.NegativeInfinity;
-            for (int j = 0; j <= t; j++)
-            {
-                scores[j] = Scale * Dot(Q, QIndex(b, t, h, 0), K, KvIndex(b, j, h, 0), _s.D);
-                max = Math.Max(max, scores[j]);
-            }
-            double sum = 0;
-            for (int j = 0; j <= t; j++) sum += Math.Exp(scores[j] - max);
-            double lse = max + Math.Log(sum);
-            for (int j = 0; j <= t; j++) scores[j] = Math.Exp(scores[j] - lse);
-            return (scores, lse);
+            if (_forward.TryGetValue((b, h), out var cached)) return cached;
+            int g = h / (_s.H / _s.KVH);
+            return _forward[(b, h)] = Ref.AttentionForward(Heads(Q, b, _s.H, h, 1), Heads(K, b, _s.KVH, g, 1), Heads(V, b, _s.KVH, g, 1),
+                                                           1, _s.T, 1, 1, _s.D, Scale);
         }
 
-        // The row's P, dP[j] = dout_t . v_j and delta = sum_j P[j] dP[j] (= dout_t . out_t).
-        public (double[] P, double[] DP, double Delta) RowGrad(int b, int h, int t, float[] dout)
+        // Ref.AttentionBackward of batch b, kv head g and its n_rep query heads: dq (T, n_rep, D), dk and dv (T, D).
+        public (double[] Dq, double[] Dk, double[] Dv) Backward(int b, int g, float[] dout)
         {
-            (double[] p, _) = Row(b, h, t);
-            var dp = new double[t + 1];
-            double delta = 0;
-            for (int j = 0; j <= t; j++)
-            {
-                dp[j] = Dot(dout, QIndex(b, t, h, 0), V, KvIndex(b, j, h, 0), _s.D);
-                delta += p[j] * dp[j];
-            }
-            return (p, dp, delta);
+            if (_backward.TryGetValue((b, g), out var cached)) return cached;
+            int rep = _s.H / _s.KVH;
+            return _backward[(b, g)] = Ref.AttentionBackward(Heads(Q, b, _s.H, g * rep, rep), Heads(K, b, _s.KVH, g, 1), Heads(V, b, _s.KVH, g, 1),
+                                                             Heads(dout, b, _s.H, g * rep, rep), 1, _s.T, rep, 1, _s.D, Scale);
+        }
+
+        // Heads [h0, h0 + count) of batch b of a (B, T, heads, D) tensor, as float64 (T, count, D).
+        private double[] Heads(float[] src, int b, int heads, int h0, int count)
+        {
+            var result = new double[(long)_s.T * count * _s.D];
+            for (int t = 0; t < _s.T; t++)
+                for (int j = 0; j < count; j++)
+                    for (int d = 0; d < _s.D; d++)
+                        result[((long)t * count + j) * _s.D + d] = src[(((long)b * _s.T + t) * heads + h0 + j) * _s.D + d];
+            return result;
         }
     }
 }

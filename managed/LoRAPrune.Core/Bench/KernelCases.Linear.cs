@@ -1,7 +1,8 @@
 // KernelCases.Linear.cs — the matrix ops: the frozen lm_head GEMM, the LoRA linear layer forward and
 // backward on the MLP up projection (f32 and bf16 base weights, p=0.05 dropout, a pruning mask) and
-// the final LoRA merge, each with its bytes/FLOPs formula and float64 spot check.
+// the final LoRA merge, each with its bytes/FLOPs formula and its spot check against Ref on a slice.
 using LoRAPrune.Native;
+using LoRAPrune.Reference;
 
 namespace LoRAPrune.Core.Bench;
 
@@ -25,7 +26,8 @@ public static partial class KernelCases
                 inst.Launch = () => inst.Context.Gemm(tx, tw, logits, transA: false, transB: true, alpha: 1f, beta: 0f);
                 inst.Output("logits", logits);
             },
-            (outputs, rng) => Sample(outputs, "logits", rng, i => Dot(x, i / v * c, w, i % v * c, c)));
+            // logits[row, col] = Ref.Gemm of x's row and W's row col
+            (outputs, rng) => Sample(outputs, "logits", rng, i => Ref.Gemm(D(x, i / v * c, c), 1, c, D(w, i % v * c, c), 1, c, false, true, 1, 0, null)[0]));
     }
 
     /// <summary>lp_op_lora_linear_forward on the MLP up projection (IN=C, OUT=F).</summary>
@@ -49,9 +51,10 @@ public static partial class KernelCases
                 inst.Output("y", y);
                 inst.Output("xa", xa);
             },
+            // y[row, col] and xa[row, :] = Ref.LoraLinearForward of x's row and output col
             (outputs, rng) =>
-                Sample(outputs, "y", rng, k => d.Y(k / o, k % o))
-                .Concat(Sample(outputs, "xa", rng, k => d.Xa(k / r, (int)(k % r)))));
+                Sample(outputs, "y", rng, k => d.Forward(k / o, k % o).Y[0])
+                .Concat(Sample(outputs, "xa", rng, k => d.Forward(k / r, 0).Xa[k % r])));
     }
 
     /// <summary>lp_op_lora_linear_backward on the MLP up projection: dx (=), dA and dB (+=), no dW (LoRA mode).</summary>
@@ -62,19 +65,8 @@ public static partial class KernelCases
         float[] dy = HostData.Uniform(111, n * o);                             // (N, OUT)
         float[] da0 = HostData.Uniform(112, r * i, -0.01f, 0.01f);             // (R, IN) earlier accumulation
         float[] db0 = HostData.Uniform(113, o * r, -0.01f, 0.01f);             // (OUT, R)
-        // g B (N, R) with g = dy (.) mask, filled on first use by the spot check
-        var gB = new Lazy<double[]>(() =>
-        {
-            var result = new double[n * r];
-            for (long row = 0; row < n; row++)
-                for (int k = 0; k < r; k++)
-                {
-                    double sum = 0;
-                    for (long col = 0; col < o; col++) sum += (double)dy[row * o + col] * d.Mask[col] * d.Bm[col * r + k];
-                    result[row * r + k] = sum;
-                }
-            return result;
-        });
+        var dy64 = new Lazy<double[]>(() => D(dy));   // (N, OUT), for the spot checks of dA
+        var x64 = new Lazy<double[]>(() => D(d.X));   // (N, IN), for the spot checks of dB
         return new KernelCase("lora_linear_bwd", d.WName, $"dy{Dims(n, o)} x{Dims(n, i)} W{Dims(o, i)} -> dx{Dims(n, i)} dA{Dims(r, i)} dB{Dims(o, r)}",
             // bytes: read dy (N*OUT), x (N*IN), W (OUT*IN at its element size), A (R*IN), B (OUT*R), mask (OUT),
             //        xa (N*R); write dx (N*IN); read and write dA (R*IN) and dB (OUT*R)
@@ -95,29 +87,31 @@ public static partial class KernelCases
                 inst.Output("dA", da);
                 inst.Output("dB", db);
             },
+            // Ref.LoraLinearBackward on the slice each output element depends on:
+            //   dx[row, col]:  dy's row, x[row, col] and column col of W and A (dropout offset of x[row, col]);
+            //   dA[rank, col]: all rows, column col of x (dropped out by Ref.DropoutFactors, then p = 0), W and A;
+            //   dB[col, rank]: all rows of dy's column col and of x, row col of W and B.
             (outputs, rng) =>
                 Sample(outputs, "dx", rng, k =>
                 {
                     long row = k / i, col = k % i;
-                    double sum = 0, lora = 0;
-                    for (long q = 0; q < o; q++) sum += (double)dy[row * o + q] * d.Mask[q] * d.W[q * i + col];
-                    for (int q = 0; q < r; q++) lora += gB.Value[row * r + q] * d.A[q * i + col];
-                    return sum + LoraData.Scale * lora * d.Drop(row, col);
+                    return Ref.LoraLinearBackward(D(dy, row * o, o), D(d.X, row * i + col, 1), 1, 1, Column(d.W, o, i, col), (int)o, Column(d.A, r, i, col),
+                                                  D(d.Bm), (int)r, D(d.Mask), LoraData.Scale, LoraData.P, LoraData.Seed, LoraData.Offset + (ulong)(row * i + col)).dx[0];
                 })
                 .Concat(Sample(outputs, "dA", rng, k =>
                 {
                     long rank = k / i, col = k % i;
-                    double sum = 0;
-                    for (long row = 0; row < n; row++) sum += gB.Value[row * r + rank] * d.X[row * i + col] * d.Drop(row, col);
-                    return da0[k] + LoraData.Scale * sum;
+                    var dropped = new double[n];
+                    for (long row = 0; row < n; row++)
+                        dropped[row] = d.X[row * i + col] * Ref.DropoutFactors(1, LoraData.P, LoraData.Seed, LoraData.Offset + (ulong)(row * i + col))[0];
+                    return da0[k] + Ref.LoraLinearBackward(dy64.Value, dropped, (int)n, 1, Column(d.W, o, i, col), (int)o, Column(d.A, r, i, col), D(d.Bm), (int)r,
+                                                           D(d.Mask), LoraData.Scale, 0f, 0, 0).da![rank];
                 }))
                 .Concat(Sample(outputs, "dB", rng, k =>
                 {
-                    long col = k / r;
-                    int rank = (int)(k % r);
-                    double sum = 0;
-                    for (long row = 0; row < n; row++) sum += (double)dy[row * o + col] * d.Mask[col] * d.Xa(row, rank);
-                    return db0[k] + LoraData.Scale * sum;
+                    long col = k / r, rank = k % r;
+                    return db0[k] + Ref.LoraLinearBackward(Column(dy, n, o, col), x64.Value, (int)n, (int)i, D(d.W, col * i, i), 1, D(d.A), D(d.Bm, col * r, r), (int)r,
+                                                           [d.Mask[col]], LoraData.Scale, LoraData.P, LoraData.Seed, LoraData.Offset).db![rank];
                 })));
     }
 
@@ -138,13 +132,14 @@ public static partial class KernelCases
                 inst.Launch = () => inst.Context.LoraMerge(t.W, t.A, t.B, LoraData.Scale);
                 inst.Output("W", t.W);
             },
-            (outputs, rng) => Sample(outputs, "W", rng, k => d.W[k] + LoraData.Scale * Dot(d.Bm, k / i * r, 1, d.A, k % i, i, r)));
+            // W[row, col] = Ref.LoraMerge of W[row, col], column col of A and row `row` of B
+            (outputs, rng) => Sample(outputs, "W", rng, k => Ref.LoraMerge(D(d.W, k, 1), 1, 1, Column(d.A, r, i, k % i), D(d.Bm, k / i * r, r), (int)r, LoraData.Scale)[0]));
     }
 
     private sealed record LoraTensors(Tensor X, Tensor W, Tensor A, Tensor B, Tensor Mask);
 
-    // Host inputs of one LoRA-adapted linear (the up projection: IN = C, OUT = F) and the float64
-    // pieces the spot checks need.
+    // Host inputs of one LoRA-adapted linear (the up projection: IN = C, OUT = F) and the oracle's forward of one
+    // row and output.
     private sealed class LoraData
     {
         public const float Scale = 2f;      // lora_alpha / r = 16 / 8
@@ -185,23 +180,8 @@ public static partial class KernelCases
         public LoraTensors Upload(KernelInstance inst) => new(
             inst.F32(X, N, In), inst.Weight(WType, W, Out, In), inst.F32(A, R, In), inst.F32(Bm, Out, R), inst.F32(Mask, Out));
 
-        // Dropout keep-and-scale factor of x[row, col].
-        public double Drop(long row, long col) => HostData.DropoutFactor(P, Seed, Offset, (ulong)(row * In + col));
-
-        // xa[row, rank] = sum_col drop(x)[row, col] * A[rank, col]
-        public double Xa(long row, int rank)
-        {
-            double sum = 0;
-            for (long col = 0; col < In; col++) sum += X[row * In + col] * Drop(row, col) * A[(long)rank * In + col];
-            return sum;
-        }
-
-        // y[row, o] = mask[o] * (x[row] . W[o] + scale * xa[row] . B[o])
-        public double Y(long row, long o)
-        {
-            double lora = 0;
-            for (int k = 0; k < R; k++) lora += Xa(row, k) * Bm[o * R + k];
-            return Mask[o] * (Dot(X, row * In, W, o * In, In) + Scale * lora);
-        }
+        // Ref.LoraLinearForward of x's row `row` and output `col` (dropout at that row's offset): y (1) and xa (R).
+        public (double[] Y, double[] Xa) Forward(long row, long col) =>
+            Ref.LoraLinearForward(D(X, row * In, In), 1, In, D(W, col * In, In), 1, D(A), D(Bm, col * R, R), R, [Mask[col]], Scale, P, Seed, Offset + (ulong)(row * In));
     }
 }

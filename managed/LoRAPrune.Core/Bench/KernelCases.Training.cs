@@ -1,7 +1,9 @@
 // KernelCases.Training.cs — the ops that run between backward and the next step: AdamW and the
 // gradient norm over the whole LoRA arena, the fused LoRA-guided importance (both axes), group
-// normalisation, the importance EMA and the compaction gathers, with bytes/FLOPs and spot checks.
+// normalisation, the importance EMA and the compaction gathers, with bytes/FLOPs and spot checks
+// against Ref on the slice a sampled element depends on.
 using LoRAPrune.Native;
+using LoRAPrune.Reference;
 
 namespace LoRAPrune.Core.Bench;
 
@@ -16,9 +18,13 @@ public static partial class KernelCases
         const long step = 10;
         float[] param = HostData.Uniform(201, p, -0.1f, 0.1f), grad = HostData.Uniform(202, p, -0.01f, 0.01f);
         float[] m = HostData.Uniform(203, p, -0.01f, 0.01f), v = HostData.Uniform(204, p, 0f, 1e-4f);
-        double c1 = 1 - Math.Pow(beta1, step), c2 = 1 - Math.Pow(beta2, step);
-        double M(long e) => beta1 * (double)m[e] + (1 - beta1) * (double)grad[e];
-        double V(long e) => beta2 * (double)v[e] + (1 - beta2) * (double)grad[e] * grad[e];
+        // One element's update by Ref.AdamWStep (in place on its one-element copies): (param, m, v).
+        (double P, double M, double V) Step(long e)
+        {
+            double[] tp = D(param, e, 1), tm = D(m, e, 1), tv = D(v, e, 1);
+            Ref.AdamWStep(tp, D(grad, e, 1), tm, tv, lr, beta1, beta2, eps, wd, step);
+            return (tp[0], tm[0], tv[0]);
+        }
         return new KernelCase("adamw", "LoRA arena", $"param, grad, m, v{Dims(p)}",
             // bytes: read grad (P); read and write param, m and v (6*P)
             Bytes: 4.0 * 7 * p,
@@ -34,13 +40,9 @@ public static partial class KernelCases
                 inst.Output("v", tv);
             },
             (outputs, rng) =>
-                Sample(outputs, "param", rng, e =>
-                {
-                    double decayed = param[e] - (double)lr * wd * param[e];
-                    return decayed - lr * (M(e) / c1) / (Math.Sqrt(V(e) / c2) + eps);
-                })
-                .Concat(Sample(outputs, "m", rng, M))
-                .Concat(Sample(outputs, "v", rng, V)));
+                Sample(outputs, "param", rng, e => Step(e).P)
+                .Concat(Sample(outputs, "m", rng, e => Step(e).M))
+                .Concat(Sample(outputs, "v", rng, e => Step(e).V)));
     }
 
     public static KernelCase GradNorm(BenchShapes s)
@@ -60,7 +62,7 @@ public static partial class KernelCases
                 inst.Launch = () => inst.Context.GradNormAccumulate(tg, sumsq);
                 inst.Output("sumsq", sumsq);
             },
-            (outputs, rng) => Sample(outputs, "sumsq", rng, _ => sumsq0 + Dot(grad, 0, grad, 0, p)));
+            (outputs, rng) => Sample(outputs, "sumsq", rng, _ => sumsq0 + Ref.SumSquares(D(grad))));
     }
 
     /// <summary>
@@ -78,18 +80,6 @@ public static partial class KernelCases
         float[] ga = HostData.Uniform(seed + 4, r * i, -1e-3f, 1e-3f);      // (R, IN)
         float[] gb = HostData.Uniform(seed + 5, o * r, -1e-3f, 1e-3f);      // (OUT, R)
         float[] acc0 = HostData.Uniform(seed + 6, len, 0f, 1e-3f);
-        // S[row, col] = |G . W'| with G = gB A + B gA - gB gA and W' = W + scale B A (LoRAPrune §2.2)
-        double S(long row, long col)
-        {
-            double g = 0, ba = 0;
-            for (long k = 0; k < r; k++)
-            {
-                double ak = a[k * i + col], gak = ga[k * i + col], bk = b[row * r + k], gbk = gb[row * r + k];
-                g += gbk * ak + bk * gak - gbk * gak;
-                ba += bk * ak;
-            }
-            return Math.Abs(g * (w[row * i + col] + LoraScale * ba));
-        }
         return new KernelCase("importance_accumulate", axis == 0 ? "lora, axis 0" : "lora, axis 1",
             $"W{Dims(o, i)} A,gA{Dims(r, i)} B,gB{Dims(o, r)} -> acc{Dims(len)} +=",
             // bytes: read W (OUT*IN), A and gA (2*R*IN), B and gB (2*OUT*R); read and write acc (2*len)
@@ -105,13 +95,11 @@ public static partial class KernelCases
                 inst.Launch = () => inst.Context.ImportanceAccumulate(tw, ta, tb, tga, tgb, gw: null, LoraScale, ImportanceMode.Lora, axis, acc);
                 inst.Output("acc", acc);
             },
-            (outputs, rng) => Sample(outputs, "acc", rng, k =>
-            {
-                double sum = acc0[k];
-                if (axis == 0) for (long col = 0; col < i; col++) sum += S(k, col);
-                else for (long row = 0; row < o; row++) sum += S(row, k);
-                return sum;
-            }));
+            // acc[k] += Ref.ImportanceAccumulate of row k (axis 0) or column k (axis 1) of W, A, gA, B, gB (LoRAPrune §2.2)
+            (outputs, rng) => Sample(outputs, "acc", rng, k => acc0[k] + (axis == 0
+                ? Ref.ImportanceAccumulate(D(w, k * i, i), 1, (int)i, D(a), D(b, k * r, r), (int)r, D(ga), D(gb, k * r, r), null, LoraScale, Ref.ImportanceLora, 0)[0]
+                : Ref.ImportanceAccumulate(Column(w, o, i, k), (int)o, 1, Column(a, r, i, k), D(b), (int)r, Column(ga, r, i, k), D(gb), null, LoraScale,
+                                           Ref.ImportanceLora, 1)[0])));
     }
 
     /// <summary>Group sum + L2 normalisation of one module's scores: per head (H*D rows in groups of D) or per MLP channel (F, groups of 1).</summary>
@@ -120,9 +108,7 @@ public static partial class KernelCases
         long n = heads ? (long)s.H * s.D : s.F, group = heads ? s.D : 1, groups = n / group;
         float[] v = HostData.Uniform(heads ? 241UL : 242UL, n, 0f, 1f);
         float[] out0 = HostData.Uniform(heads ? 243UL : 244UL, groups, 0f, 1f);
-        var sums = new double[groups];
-        for (long k = 0; k < n; k++) sums[k / group] += v[k];
-        double norm = Math.Sqrt(sums.Sum(g => g * g));
+        var normalized = new Lazy<double[]>(() => Ref.ImportanceGroupNormalize(D(v), group));
         return new KernelCase("importance_group_normalize", heads ? $"heads, group {group}" : "channels, group 1",
             $"v{Dims(n)} -> out{Dims(groups)} +=",
             // bytes: read v (n); read and write out (2*n/group)
@@ -136,7 +122,7 @@ public static partial class KernelCases
                 inst.Launch = () => inst.Context.ImportanceGroupNormalize(tv, group, output);
                 inst.Output("out", output);
             },
-            (outputs, rng) => Sample(outputs, "out", rng, k => out0[k] + sums[k] / (norm + 1e-8)));
+            (outputs, rng) => Sample(outputs, "out", rng, k => out0[k] + normalized.Value[k]));
     }
 
     public static KernelCase ImportanceEma(BenchShapes s)
@@ -159,8 +145,10 @@ public static partial class KernelCases
                 inst.Output("applied", () => new[] { applied ? 1f : 0f });
             },
             (outputs, rng) =>
-                Sample(outputs, "ema", rng, e => decay * (double)ema[e] + (1 - decay) * (double)fresh[e])
-                .Concat(Sample(outputs, "applied", rng, _ => 1)));
+            {
+                (double[] expected, bool applied) = Ref.ImportanceEma(D(ema), D(fresh), decay);
+                return Sample(outputs, "ema", rng, e => expected[e]).Concat(Sample(outputs, "applied", rng, _ => applied ? 1 : 0));
+            });
     }
 
     /// <summary>Compaction of the up projection: keep every other output row of W (F,C).</summary>
@@ -182,7 +170,7 @@ public static partial class KernelCases
                 inst.Launch = () => inst.Context.GatherRows(src, ti, dst);
                 inst.Output("dst", dst);
             },
-            (outputs, rng) => Sample(outputs, "dst", rng, e => w[idx[e / c] * c + e % c]));
+            (outputs, rng) => Sample(outputs, "dst", rng, e => Ref.GatherRows(D(w, idx[e / c] * c, c), 1, (int)c, [0])[e % c]));
     }
 
     /// <summary>Compaction of the down projection: keep every other input column of W (C,F).</summary>
@@ -204,6 +192,6 @@ public static partial class KernelCases
                 inst.Launch = () => inst.Context.GatherCols(src, ti, dst);
                 inst.Output("dst", dst);
             },
-            (outputs, rng) => Sample(outputs, "dst", rng, e => w[e / k * cols + idx[e % k]]));
+            (outputs, rng) => Sample(outputs, "dst", rng, e => Ref.GatherCols(D(w, e / k * cols, cols), 1, (int)cols, [idx[e % k]])[0]));
     }
 }

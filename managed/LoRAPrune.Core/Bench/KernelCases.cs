@@ -1,6 +1,8 @@
 // KernelCases.cs — the list of benchmarked ops (every op of lp.h a LoRAPrune step runs) and the
-// helpers their float64 spot checks share. Cases are produced one at a time, so the host inputs of
-// a LLaMA-7B-sized case are garbage before the next one is generated.
+// helpers of their float64 spot checks, which take the expected values from the project's one float64
+// oracle (LoRAPrune.Reference, the conformance tests' Ref) run on the slice of the inputs a sampled
+// element depends on. Cases are produced one at a time, so the host inputs of a LLaMA-7B-sized case are
+// garbage before the next one is generated.
 namespace LoRAPrune.Core.Bench;
 
 public static partial class KernelCases
@@ -28,6 +30,7 @@ public static partial class KernelCases
         yield return () => EmbeddingBackward(s);
         yield return () => CrossEntropyForward(s);
         yield return () => CrossEntropyBackward(s);
+        yield return () => CrossEntropyForwardBackward(s);
         yield return () => AdamW(s);
         yield return () => GradNorm(s);
         yield return () => ImportanceAccumulate(s, axis: 0);
@@ -52,15 +55,23 @@ public static partial class KernelCases
         }
     }
 
-    // sum_k a[aOff + k*aStride] * b[bOff + k*bStride] in float64.
-    private static double Dot(float[] a, long aOff, long aStride, float[] b, long bOff, long bStride, long count)
+    // src[start .. start + count) as float64: the oracle's input slice.
+    private static double[] D(float[] src, long start, long count)
     {
-        double sum = 0;
-        for (long k = 0; k < count; k++) sum += (double)a[aOff + k * aStride] * b[bOff + k * bStride];
-        return sum;
+        var result = new double[count];
+        for (long k = 0; k < count; k++) result[k] = src[start + k];
+        return result;
     }
 
-    private static double Dot(float[] a, long aOff, float[] b, long bOff, long count) => Dot(a, aOff, 1, b, bOff, 1, count);
+    private static double[] D(float[] src) => D(src, 0, src.LongLength);
+
+    // Column `col` of a row-major (rows, cols) array as float64.
+    private static double[] Column(float[] src, long rows, long cols, long col)
+    {
+        var result = new double[rows];
+        for (long row = 0; row < rows; row++) result[row] = src[row * cols + col];
+        return result;
+    }
 
     private static string Dims(params long[] shape) => "(" + string.Join(",", shape) + ")";
 }

@@ -70,7 +70,7 @@ public sealed record TrainingMemory
     /// <summary>LlamaGraph forward state kept for backward, logits excluded.</summary>
     public required long SavedActivations { get; init; }
 
-    /// <summary>LlamaGraph logits (N, V) f32 (overwritten in place by dlogits).</summary>
+    /// <summary>LlamaGraph's logits of one LM-head chunk (LlamaGraph.HeadChunkRows, V) f32, overwritten in place by their gradient.</summary>
     public required long Logits { get; init; }
 
     /// <summary>LlamaGraph backward buffers reused by every layer.</summary>
@@ -90,6 +90,10 @@ public sealed record TrainingMemory
     /// <summary>The part of GradCriterionExtra that is the gradient arena itself.</summary>
     public required long BaseGradientArena { get; init; }
 
+    /// <summary>The part of GradCriterionExtra that is buffers: the arena, and LlamaGraph's (V, C) f32 gradient of the LM
+    /// head for unit dloss, which it allocates whenever the arena holds the head's weight.</summary>
+    public required long GradCriterionBuffers { get; init; }
+
     public long Total => BaseWeights + LoraParamsAndGrads + Optimizer + Masks + SavedActivations + Logits + BackwardBuffers + Scratch;
 
     /// <summary>All the context's buffers (what current_bytes reads during the step).</summary>
@@ -105,6 +109,7 @@ public sealed record TrainingMemory
         long scratch = ScratchReplay(config, options, backend, weightDType, loraElements, baseGrads: false, out long largest);
         long scratchWithBaseGrads = ScratchReplay(config, options, backend, weightDType, loraElements, baseGrads: true, out _);
         long baseGradArena = ArenaBytes(LlamaWeights.ArenaLayout(config).Select(e => e.Shape.Aggregate(1L, (a, b) => a * b)));
+        long headGradient = (long)config.VocabSize * config.HiddenSize * sizeof(float);
         return new TrainingMemory
         {
             Backend = backend,
@@ -118,8 +123,9 @@ public sealed record TrainingMemory
             BackwardBuffers = graph.Backward,
             Scratch = scratch,
             LargestScratchRequest = largest,
-            GradCriterionExtra = baseGradArena + scratchWithBaseGrads - scratch,
+            GradCriterionExtra = baseGradArena + headGradient + scratchWithBaseGrads - scratch,
             BaseGradientArena = baseGradArena,
+            GradCriterionBuffers = baseGradArena + headGradient,
         };
     }
 
@@ -185,7 +191,7 @@ public sealed record TrainingMemory
                    + 3 * n * f                 // G, U, Act (N, F)
                    + targets.Length * n * r;   // Xa (N, R) per adapted projection
         }
-        long logits = n * config.VocabSize;    // (N, V)
+        long logits = LlamaGraph.HeadChunkRows(n, config.VocabSize) * config.VocabSize; // (rows, V) one LM-head chunk
         // dres, dxn, dtmp (N, C); dq, datt (N, maxQ); dk, dv (N, maxKv); dg, du, dact (N, maxF)
         long backward = 3 * n * c + 2 * n * maxQ + 2 * n * maxKv + 3 * n * maxF;
         return (saved * 4, logits * 4, backward * 4);
@@ -225,8 +231,9 @@ public sealed record TrainingMemory
         protected readonly bool Bf16 = weightDType == LpDType.BF16;
         protected readonly bool Dropout = options.LoraDropout > 0;
 
-        protected abstract long? LinearForward(long inF, long outF, bool lora);
-        protected abstract long? LinearBackward(long inF, long outF, bool lora, bool mask, bool dw);
+        // A linear over `rows` rows (N, or an LM-head chunk's).
+        protected abstract long? LinearForward(long rows, long inF, long outF, bool lora);
+        protected abstract long? LinearBackward(long rows, long inF, long outF, bool lora, bool mask, bool dw);
         protected abstract long? NormWeightBackward();
         protected abstract long? BiasBackward(long outF);
         protected abstract long? AttentionForward(long h);
@@ -242,7 +249,7 @@ public sealed record TrainingMemory
         private long? Fwd(int l, LlamaLinear lin)
         {
             var (o, i) = lin.Shape(config, l);
-            return LinearForward(i, o, Adapted(lin));
+            return LinearForward(N, i, o, Adapted(lin));
         }
 
         // LlamaGraph's LinearBackward: the bias gradient (only with a base-gradient arena) before the linear's.
@@ -250,7 +257,7 @@ public sealed record TrainingMemory
         {
             var (o, i) = lin.Shape(config, l);
             if (dw && lin.HasBias(config)) yield return BiasBackward(o);
-            yield return LinearBackward(i, o, Adapted(lin), options.Masks && Masked(lin), dw);
+            yield return LinearBackward(N, i, o, Adapted(lin), options.Masks && Masked(lin), dw);
         }
 
         /// <summary>The step's requests; <paramref name="loraElements"/> is the LoRA arena's Count.</summary>
@@ -273,8 +280,10 @@ public sealed record TrainingMemory
                 yield return Fwd(l, LlamaLinear.UpProj);
                 yield return Fwd(l, LlamaLinear.DownProj);
             }
-            yield return LinearForward(c, v, lora: false);                   // lm_head
-            yield return LinearBackward(c, v, lora: false, mask: false, dw); // lm_head
+            // lm_head, chunk by chunk: the first chunk is the largest, so the later ones ask for no more.
+            long rows = LlamaGraph.HeadChunkRows(N, v);
+            yield return LinearForward(rows, c, v, lora: false);
+            yield return LinearBackward(rows, c, v, lora: false, mask: false, dw);
             if (dw) yield return NormWeightBackward();                       // final norm
             for (int l = config.NumHiddenLayers - 1; l >= 0; l--)
             {
@@ -306,20 +315,20 @@ public sealed record TrainingMemory
 
         private static long TileRows(long width, long total) => Math.Clamp(TileElems / width, 1, total);
 
-        protected override long? LinearForward(long inF, long outF, bool lora)
+        protected override long? LinearForward(long rows, long inF, long outF, bool lora)
         {
             bool stagedX = lora && Dropout;
-            return Plan(Bf16 ? TileRows(inF, outF) * inF * 4 : 0, stagedX ? TileRows(inF, N) * inF * 4 : 0);
+            return Plan(Bf16 ? TileRows(inF, outF) * inF * 4 : 0, stagedX ? TileRows(inF, rows) * inF * 4 : 0);
         }
 
         // dW reuses the staged dy tiles: no extra scratch.
-        protected override long? LinearBackward(long inF, long outF, bool lora, bool mask, bool dw)
+        protected override long? LinearBackward(long rows, long inF, long outF, bool lora, bool mask, bool dw)
         {
             bool stagedW = Bf16; // LlamaGraph always asks for dx
-            long otile = mask || stagedW ? TileRows(Math.Max(N, inF), outF) : outF;
+            long otile = mask || stagedW ? TileRows(Math.Max(rows, inF), outF) : outF;
             bool stagedX = lora && Dropout;
-            long xrows = TileRows(inF, N);
-            return Plan(mask ? N * otile * 4 : 0, stagedW ? otile * inF * 4 : 0, lora ? N * R * 4 : 0,
+            long xrows = TileRows(inF, rows);
+            return Plan(mask ? rows * otile * 4 : 0, stagedW ? otile * inF * 4 : 0, lora ? rows * R * 4 : 0,
                         stagedX ? xrows * inF * 4 : 0, stagedX ? xrows * inF * 4 : 0);
         }
 
@@ -345,22 +354,22 @@ public sealed record TrainingMemory
 
         private static long Ceil(long a, long b) => (a + b - 1) / b;
 
-        // splits_for: row splits of a dA/dB reduction over N rows for K columns.
-        private long Splits(long k)
+        // splits_for: row splits of a dA/dB reduction over n rows for K columns.
+        private static long Splits(long n, long k, long r)
         {
-            long tiles = Ceil(k, GradCols) * Ceil(R, RankTile);
-            long want = Math.Clamp(Math.Min(Ceil(GradTargetBlocks, tiles), Ceil(N, GradRows)), 1, 65535);
-            long rows = Ceil(Ceil(N, want), GradRows) * GradRows;
-            return Ceil(N, rows);
+            long tiles = Ceil(k, GradCols) * Ceil(r, RankTile);
+            long want = Math.Clamp(Math.Min(Ceil(GradTargetBlocks, tiles), Ceil(n, GradRows)), 1, 65535);
+            long rows = Ceil(Ceil(n, want), GradRows) * GradRows;
+            return Ceil(n, rows);
         }
 
-        protected override long? LinearForward(long inF, long outF, bool lora) => Bf16 ? N * inF * 2 : null;
+        protected override long? LinearForward(long rows, long inF, long outF, bool lora) => Bf16 ? rows * inF * 2 : null;
 
-        protected override long? LinearBackward(long inF, long outF, bool lora, bool mask, bool dw)
+        protected override long? LinearBackward(long rows, long inF, long outF, bool lora, bool mask, bool dw)
         {
             bool g32 = mask && (dw || !Bf16), g16 = Bf16; // LlamaGraph always asks for dx
-            return Plan(g32 ? N * outF * 4 : 0, g16 ? N * outF * 2 : 0, lora ? N * R * 4 : 0,
-                        lora ? Splits(inF) * R * inF * 4 : 0, lora ? Splits(outF) * R * outF * 4 : 0);
+            return Plan(g32 ? rows * outF * 4 : 0, g16 ? rows * outF * 2 : 0, lora ? rows * R * 4 : 0,
+                        lora ? Splits(rows, inF, R) * R * inF * 4 : 0, lora ? Splits(rows, outF, R) * R * outF * 4 : 0);
         }
 
         protected override long? AttentionForward(long h) => null;

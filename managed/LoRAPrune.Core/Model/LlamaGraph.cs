@@ -4,6 +4,8 @@
 // base-gradient arena is given (pretraining); LoRA fine-tuning never allocates or computes them.
 // Per layer:  xn = rmsnorm(x); q,k,v = lora(xn) (.) mask; rope(q,k); a = attn(q,k,v); h = x + lora_o(a)
 //             hn = rmsnorm(h); g,u = lora(hn) (.) mask; x' = h + lora_down(silu(g) * u)
+// The LM head and the loss run over chunks of rows, so the (N, V) logits never exist at once: a training forward
+// turns each chunk into its gradient at once (lp_op_cross_entropy_forward_backward) and takes it through the head.
 using LoRAPrune.Core.IO;
 using LoRAPrune.Native;
 
@@ -26,13 +28,15 @@ public sealed class LlamaGraph : IDisposable
     private readonly Tensor[] _x;       // L+1 residual streams (N, C); _x[0] = embeddings
     private readonly Tensor _xnFinal;   // (N, C)
     private readonly Tensor _rstdFinal; // (N)
-    private readonly Tensor _logits;    // (N, V), overwritten by dlogits in backward
     private readonly Tensor _losses;    // (N)
     private readonly Tensor _lse;       // (N)
+    private readonly int _headRows;     // rows of one LM-head chunk
+    private readonly Tensor _headLogits; // (headRows, V) one chunk's logits, overwritten by their gradient in training
+    private readonly Tensor? _dHeadUnit; // (V, C) the LM head weight's gradient for dL/dloss_n = 1, only when its gradient is asked for
 
     // Backward scratch, reused by every layer.
     private readonly Tensor _dres;      // (N, C) gradient of the residual stream
-    private readonly Tensor _dxn;       // (N, C)
+    private readonly Tensor _dxn;       // (N, C); after a training forward, dL/dxnFinal for dL/dloss_n = 1 until Backward scales it
     private readonly Tensor _dtmp;      // (N, C)
     private readonly Tensor _dq, _dk, _dv, _datt; // (N, H*D) / (N, KVH*D), sized for the widest layer
     private readonly Tensor _dg, _du, _dact;      // (N, F), sized for the widest layer
@@ -74,9 +78,11 @@ public sealed class LlamaGraph : IDisposable
         _x = Enumerable.Range(0, cfg.NumHiddenLayers + 1).Select(_ => New(LpDType.F32, n, _c)).ToArray();
         _xnFinal = New(LpDType.F32, n, _c);
         _rstdFinal = New(LpDType.F32, n);
-        _logits = New(LpDType.F32, n, _v);
         _losses = New(LpDType.F32, n);
         _lse = New(LpDType.F32, n);
+        _headRows = HeadChunkRows(n, _v);
+        _headLogits = New(LpDType.F32, _headRows, _v);
+        _dHeadUnit = BaseGrad(HeadWeightName(cfg)) is not null ? New(LpDType.F32, _v, _c) : null;
         _acts = new LayerActs[cfg.NumHiddenLayers];
         Recompute = recompute;
         // With recompute, every layer's activations are views into one set of buffers (sized for the
@@ -149,6 +155,25 @@ public sealed class LlamaGraph : IDisposable
     /// <summary>Token ids that CrossEntropy ignores (HF's -100).</summary>
     public const int IgnoreIndex = -100;
 
+    /// <summary>
+    /// Logits of one LM-head chunk, at most (64 MiB of f32): half the (N, V) logits of a 1024-token batch at a 32000
+    /// vocabulary. Each chunk's GEMMs pack the whole (V, C) head again, and ragged rows take OpenBLAS's edge kernels;
+    /// measured on this project's 2-core CPU, 512-row chunks run the head's GEMMs as fast as 1024 rows, 256 about 5%
+    /// slower and 131 about 20% slower. So the rows are a multiple of 64 where the vocabulary allows it.
+    /// </summary>
+    public const long HeadChunkElements = 1L << 24;
+
+    /// <summary>Rows of one LM-head chunk for <paramref name="tokens"/> rows and vocabulary <paramref name="vocab"/>.</summary>
+    public static int HeadChunkRows(long tokens, long vocab)
+    {
+        long rows = HeadChunkElements / vocab;
+        if (rows >= 64) rows -= rows % 64;
+        return (int)Math.Clamp(rows, 1, tokens);
+    }
+
+    /// <summary>The base tensor the LM head reads: lm_head.weight, or the embedding when tied.</summary>
+    public static string HeadWeightName(LlamaConfig config) => config.TieWordEmbeddings ? LlamaTensorLayout.EmbedTokens : "lm_head.weight";
+
     private Tensor New(LpDType dtype, params long[] shape)
     {
         var t = _ctx.NewTensor(dtype, shape);
@@ -165,14 +190,21 @@ public sealed class LlamaGraph : IDisposable
     }
 
     /// <summary>Forward over tokens (B*T) with targets (B*T, IgnoreIndex to skip). training=true
-    /// applies LoRA dropout drawn from dropoutSeed and keeps activations for Backward.</summary>
+    /// applies LoRA dropout drawn from dropoutSeed and keeps activations for Backward; it also takes the loss's
+    /// gradient through the LM head already, chunk by chunk, for dL/dloss_n = 1 (Backward scales it).</summary>
     public LossSum Forward(ReadOnlySpan<int> tokens, ReadOnlySpan<int> targets, bool training = false, ulong dropoutSeed = 0)
     {
         CheckLength(tokens, nameof(tokens));
         CheckLength(targets, nameof(targets));
         _targets.Upload(targets);
-        ForwardToLogits(tokens, training, dropoutSeed);
-        _ctx.CrossEntropyForward(_logits, _targets, IgnoreIndex, _losses, _lse);
+        ForwardTrunk(tokens, training, dropoutSeed);
+        if (training) HeadForwardBackward();
+        else
+            foreach ((int r0, int rows) in HeadChunks())
+            {
+                Tensor logits = HeadLogits(r0, rows);
+                _ctx.CrossEntropyForward(logits, Rows(_targets, r0, rows), IgnoreIndex, Rows(_losses, r0, rows), Rows(_lse, r0, rows));
+            }
         var losses = _losses.ToFloatArray();
         double sum = 0;
         int count = 0;
@@ -189,9 +221,52 @@ public sealed class LlamaGraph : IDisposable
     public float[] Logits(ReadOnlySpan<int> tokens)
     {
         CheckLength(tokens, nameof(tokens));
-        ForwardToLogits(tokens, training: false, 0);
+        ForwardTrunk(tokens, training: false, 0);
         _hasForward = false;
-        return _logits.ToFloatArray();
+        var result = new float[(long)Tokens * _v];
+        foreach ((int r0, int rows) in HeadChunks())
+        {
+            Tensor logits = HeadLogits(r0, rows);
+            logits.Buffer.Download(result.AsSpan((int)((long)r0 * _v), (int)((long)rows * _v)), logits.OffsetBytes);
+        }
+        return result;
+    }
+
+    // The row ranges of the LM-head chunks.
+    private IEnumerable<(int Start, int Rows)> HeadChunks()
+    {
+        for (int r0 = 0; r0 < Tokens; r0 += _headRows) yield return (r0, Math.Min(_headRows, Tokens - r0));
+    }
+
+    // The logits of rows [r0, r0 + rows) in the chunk buffer: xnFinal W_head^T.
+    private Tensor HeadLogits(int r0, int rows)
+    {
+        var logits = View(_headLogits, rows, _v);
+        _ctx.LoraLinearForward(Rows(_xnFinal, r0, rows), _w.LmHead, null, null, null, 0f, 0f, 0, 0, logits, null);
+        return logits;
+    }
+
+    // Loss, lse and the head's backward of every chunk for dL/dloss_n = 1: the logits' gradient overwrites them in the
+    // chunk buffer and goes through the head into _dxn (and the head weight's gradient into _dHeadUnit).
+    private void HeadForwardBackward()
+    {
+        _dHeadUnit?.Buffer.Fill(0, _dHeadUnit.OffsetBytes, _dHeadUnit.ByteCount);
+        foreach ((int r0, int rows) in HeadChunks())
+        {
+            Tensor logits = HeadLogits(r0, rows);
+            _ctx.CrossEntropyForwardBackward(logits, Rows(_targets, r0, rows), IgnoreIndex, 1f, Rows(_losses, r0, rows), Rows(_lse, r0, rows), logits);
+            _ctx.LoraLinearBackward(logits, Rows(_xnFinal, r0, rows), _w.LmHead, null, null, null, null, 0f, 0f, 0, 0, Rows(_dxn, r0, rows),
+                                    null, null, _dHeadUnit);
+        }
+    }
+
+    // Rows [r0, r0 + rows) of a tensor whose outer dimension is N, as a view of the same shape otherwise.
+    private static Tensor Rows(Tensor t, int r0, int rows)
+    {
+        long[] shape = t.Shape;
+        long width = t.ElementCount / shape[0];
+        shape[0] = rows;
+        return new Tensor(t.Buffer, t.OffsetBytes + (ulong)(r0 * width * t.DType.Size()), t.DType, shape);
     }
 
     private void CheckLength(ReadOnlySpan<int> ids, string name)
@@ -199,7 +274,8 @@ public sealed class LlamaGraph : IDisposable
         if (ids.Length != Tokens) throw new ArgumentException($"{name} has {ids.Length} ids, this graph takes {Batch} x {Seq} = {Tokens}", name);
     }
 
-    private void ForwardToLogits(ReadOnlySpan<int> tokens, bool training, ulong dropoutSeed)
+    // Embedding, every layer and the final norm: everything before the LM head.
+    private void ForwardTrunk(ReadOnlySpan<int> tokens, bool training, ulong dropoutSeed)
     {
         var cfg = _w.Config;
         _training = training;
@@ -209,7 +285,6 @@ public sealed class LlamaGraph : IDisposable
         float eps = (float)cfg.RmsNormEps;
         for (int l = 0; l < cfg.NumHiddenLayers; l++) ForwardLayer(l);
         _ctx.RmsNormForward(_x[^1], _w.FinalNorm, eps, _xnFinal, _rstdFinal);
-        _ctx.LoraLinearForward(_xnFinal, _w.LmHead, null, null, null, 0f, 0f, 0, 0, _logits, null);
         _hasForward = training;
     }
 
@@ -284,10 +359,11 @@ public sealed class LlamaGraph : IDisposable
         if (!_hasForward) throw new InvalidOperationException("Backward needs a Forward with training=true first");
         var cfg = _w.Config;
         float eps = (float)cfg.RmsNormEps;
-        _ctx.CrossEntropyBackward(_logits, _targets, _lse, IgnoreIndex, dloss, _logits);
-        _ctx.LoraLinearBackward(_logits, _xnFinal, _w.LmHead, null, null, null, null, 0f, 0f, 0, 0, _dxn, null, null,
-            BaseGrad(cfg.TieWordEmbeddings ? "model.embed_tokens.weight" : "lm_head.weight"));
-        _ctx.RmsNormBackward(_dxn, _x[^1], _w.FinalNorm, _rstdFinal, _dres, BaseGrad("model.norm.weight"));
+        // The forward took the loss through the head for dL/dloss_n = 1; the step's dloss scales both results.
+        _dtmp.Buffer.Fill(0, _dtmp.OffsetBytes, _dtmp.ByteCount);
+        _ctx.Axpy(dloss, _dxn, _dtmp);
+        if (_dHeadUnit is not null) _ctx.Axpy(dloss, _dHeadUnit, BaseGrad(HeadWeightName(cfg))!);
+        _ctx.RmsNormBackward(_dtmp, _x[^1], _w.FinalNorm, _rstdFinal, _dres, BaseGrad("model.norm.weight"));
         for (int l = cfg.NumHiddenLayers - 1; l >= 0; l--)
         {
             if (Recompute) ForwardLayer(l);

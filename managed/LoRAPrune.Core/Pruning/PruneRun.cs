@@ -203,18 +203,24 @@ public sealed class PruneRun : TrainingRun
     }
 
     // The grad criterion's dL/dW of exactly the linears it scores (f32): the memory the baseline really needs.
-    private TensorArena? BaseGradients(LlamaConfig current)
+    private TensorArena? BaseGradients(LlamaConfig current) =>
+        BaseGradients(_ctx, current, _prunable, _settings.Prune.Criterion, _settings.Model.Lora.Targets);
+
+    /// <summary>The base-weight gradients the grad criterion scores (docs/method.md §2.6): an f32 arena holding exactly the
+    /// adapted linears of the scored layers, so backward computes no other weight gradient; null for the other criteria.</summary>
+    public static TensorArena? BaseGradients(Context context, LlamaConfig config, IEnumerable<int> scoredLayers, PruneCriterion criterion,
+                                             IReadOnlyList<LlamaLinear> targets)
     {
-        if (_settings.Prune.Criterion != PruneCriterion.Grad) return null;
+        if (criterion != PruneCriterion.Grad) return null;
         var layout = new List<(string, long[])>();
-        foreach (int l in _prunable)
+        foreach (int l in scoredLayers)
             foreach (LlamaLinear lin in Enum.GetValues<LlamaLinear>())
             {
-                if (!_settings.Model.Lora.Targets.Contains(lin)) continue;
-                (int outF, int inF) = lin.Shape(current, l);
+                if (!targets.Contains(lin)) continue;
+                (int outF, int inF) = lin.Shape(config, l);
                 layout.Add((LlamaTensorLayout.Weight(lin, l), [outF, inF]));
             }
-        return new TensorArena(_ctx, layout);
+        return new TensorArena(context, layout);
     }
 
     protected override StepReport Step()

@@ -44,7 +44,7 @@ extern "C" {
 
 /* ABI version: a host refuses a library with another MAJOR. MINOR grows with compatible additions. */
 #define LP_ABI_VERSION_MAJOR 1
-#define LP_ABI_VERSION_MINOR 3
+#define LP_ABI_VERSION_MINOR 4
 
 typedef enum lp_status {
     LP_OK = 0,
@@ -260,6 +260,10 @@ LP_API lp_status lp_op_cross_entropy_forward(lp_context_t ctx, const lp_tensor* 
 /* dlogits[n,:] = dloss * (softmax(logits[n,:]) - onehot(target[n])), 0 rows where ignored; dloss is
  * dL/dlosses[n] for every row (1/count for a mean). dlogits (N,V) f32 (=); may alias logits. */
 LP_API lp_status lp_op_cross_entropy_backward(lp_context_t ctx, const lp_tensor* logits, const lp_tensor* targets, const lp_tensor* lse, int32_t ignore_index, float dloss, const lp_tensor* dlogits);
+/* Both in one pass over the logits (ABI 1.4): losses, lse (N) (=) as lp_op_cross_entropy_forward and dlogits (N,V)
+ * (=) as lp_op_cross_entropy_backward with the same dloss, each row's exponentials computed once. The training step's
+ * loss head: a chunk of rows of logits becomes its gradient while it is still in cache. dlogits may alias logits. */
+LP_API lp_status lp_op_cross_entropy_forward_backward(lp_context_t ctx, const lp_tensor* logits, const lp_tensor* targets, int32_t ignore_index, float dloss, const lp_tensor* losses, const lp_tensor* lse, const lp_tensor* dlogits);
 
 /* AdamW (PyTorch semantics, decoupled weight decay, bias correction at 1-based `step`):
  *   p -= lr*wd*p; m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;

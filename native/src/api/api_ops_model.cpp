@@ -513,4 +513,26 @@ lp_status lp_op_cross_entropy_backward(lp_context_t ctx, const lp_tensor* logits
     });
 }
 
+lp_status lp_op_cross_entropy_forward_backward(lp_context_t ctx, const lp_tensor* logits, const lp_tensor* targets, int32_t ignore_index, float dloss,
+                                               const lp_tensor* losses, const lp_tensor* lse, const lp_tensor* dlogits) {
+    LP_API_BODY({
+        lp_context* c = check_context(ctx);
+        const lp_tensor& tl = need(c, logits, "logits");
+        const lp_tensor& tt = need(c, targets, "targets");
+        const lp_tensor& tlo = need(c, losses, "losses");
+        const lp_tensor& tlse = need(c, lse, "lse");
+        const lp_tensor& td = need(c, dlogits, "dlogits");
+        check_cross_entropy_inputs(tl, tt);
+        check_rows_vector(tlo, "losses", tl, "logits");
+        check_rows_vector(tlse, "lse", tl, "logits");
+        check_dtype(td, "dlogits", {LP_F32});
+        check_same_shape(td, "dlogits", tl, "logits");
+        check_finite(dloss, "dloss");
+        check_alias_exact_or_disjoint(td, "dlogits", tl, "logits");
+        check_outputs_disjoint({{&tlo, "losses"}, {&tlse, "lse"}, {&td, "dlogits"}}, {{&tt, "targets"}});
+        check_outputs_disjoint({{&tlo, "losses"}, {&tlse, "lse"}}, {{&tl, "logits"}});
+        backend::cross_entropy_forward_backward(c, tl, tt, ignore_index, dloss, tlo, tlse, td);
+    });
+}
+
 }  // extern "C"

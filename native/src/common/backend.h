@@ -60,6 +60,8 @@ void bias_backward(lp_context* ctx, const lp_tensor& dy, const lp_tensor* mask, 
 
 void cross_entropy_forward(lp_context* ctx, const lp_tensor& logits, const lp_tensor& targets, int32_t ignore_index, const lp_tensor& losses, const lp_tensor& lse);
 void cross_entropy_backward(lp_context* ctx, const lp_tensor& logits, const lp_tensor& targets, const lp_tensor& lse, int32_t ignore_index, float dloss, const lp_tensor& dlogits);
+void cross_entropy_forward_backward(lp_context* ctx, const lp_tensor& logits, const lp_tensor& targets, int32_t ignore_index, float dloss, const lp_tensor& losses,
+                                    const lp_tensor& lse, const lp_tensor& dlogits);
 
 void adamw_step(lp_context* ctx, const lp_tensor& param, const lp_tensor& grad, const lp_tensor& m, const lp_tensor& v, float lr, float beta1, float beta2, float eps, float weight_decay, int64_t step);
 void grad_norm_accumulate(lp_context* ctx, const lp_tensor& grad, const lp_tensor& sumsq);

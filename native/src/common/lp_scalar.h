@@ -14,14 +14,17 @@
 
 namespace lp {
 
-// splitmix64 of the counter-th state: the dropout draw of lp.h, u in [0, 1).
-LP_HD float dropout_uniform(uint64_t seed, uint64_t counter) {
+// The top 24 bits of splitmix64 of the counter-th state: the dropout draw of lp.h as an integer k, u = k 2^-24.
+LP_HD uint32_t dropout_bits(uint64_t seed, uint64_t counter) {
     uint64_t z = seed + 0x9E3779B97F4A7C15ull * (counter + 1ull);
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
     z = z ^ (z >> 31);
-    return (float)(z >> 40) * (1.0f / 16777216.0f);
+    return (uint32_t)(z >> 40);
 }
+
+// The dropout draw of lp.h, u in [0, 1) (k < 2^24, so the conversion is exact).
+LP_HD float dropout_uniform(uint64_t seed, uint64_t counter) { return (float)(int32_t)dropout_bits(seed, counter) * (1.0f / 16777216.0f); }
 
 // Keep-and-scale factor of element `index` of a tensor drawn at (seed, offset).
 LP_HD float dropout_factor(float p, uint64_t seed, uint64_t offset, uint64_t index) {

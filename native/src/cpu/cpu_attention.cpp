@@ -2,7 +2,9 @@
 // works on its strided slices of q/k/v (row stride H*D or KVH*D) in blocks of query rows: a block
 // only multiplies the keys up to its last row (causal), through OpenBLAS into a (block, T) scratch.
 // Heads run in parallel on OpenMP threads with single-threaded BLAS when there are enough of them.
+// Softmax rows take their exponentials from cpu_exp.h (vectorised, bit-identical on every machine).
 #include "cpu_common.h"
+#include "cpu_exp.h"
 
 #include <algorithm>
 #include <cmath>
@@ -30,6 +32,18 @@ void for_each_head(int64_t count, F&& task) {
         for (int64_t i = 0; i < count; ++i) task(i, 0);
     }
 }
+
+// The softmax of a score row's first `len` entries, in place; returns their log-sum-exp.
+LP_CPU_CLONES double softmax_row(float* row, int64_t len) {
+    const float mx = row_max(row, len);
+    const double sum = exp_sum<true>(row, mx, row, len);
+    const float inv = float(1.0 / sum);
+    for (int64_t j = 0; j < len; ++j) row[j] *= inv;
+    return double(mx) + std::log(sum);
+}
+
+// row[j] = exp(row[j] - shift) for j < len.
+LP_CPU_CLONES void exp_row(float* row, float shift, int64_t len) { exp_sum<true>(row, shift, row, len); }
 
 }  // namespace
 
@@ -61,17 +75,8 @@ void attention_forward(lp_context* ctx, const lp_tensor& q, const lp_tensor& k, 
             for (int64_t r = 0; r < nb; ++r) {
                 const int64_t i = i0 + r;
                 float* row = S + r * i1;
-                float mx = row[0];
-                for (int64_t j = 1; j <= i; ++j) mx = std::max(mx, row[j]);
-                double sum = 0;
-                for (int64_t j = 0; j <= i; ++j) {
-                    row[j] = std::exp(row[j] - mx);
-                    sum += row[j];
-                }
-                const float inv = float(1.0 / sum);
-                for (int64_t j = 0; j <= i; ++j) row[j] *= inv;
+                L[i] = float(softmax_row(row, i + 1));
                 for (int64_t j = i + 1; j < i1; ++j) row[j] = 0.0f;
-                L[i] = float(double(mx) + std::log(sum));
             }
             // O[i0:i1] = P V[0:i1]
             sgemm(false, false, nb, D, i1, 1.0f, S, i1, V, skv, 0.0f, O + i0 * sq, sq);
@@ -129,7 +134,7 @@ void attention_backward(lp_context* ctx, const lp_tensor& q, const lp_tensor& k,
                 for (int64_t r = 0; r < nb; ++r) {
                     const int64_t i = i0 + r;
                     float* row = P + r * i1;
-                    for (int64_t j = 0; j <= i; ++j) row[j] = std::exp(row[j] - L[i]);
+                    exp_row(row, L[i], i + 1);
                     for (int64_t j = i + 1; j < i1; ++j) row[j] = 0.0f;
                 }
                 // dV[0:i1] += P^T dO[i0:i1]

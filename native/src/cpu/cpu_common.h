@@ -15,6 +15,24 @@
 #include <initializer_list>
 #include <string>
 
+// A function compiled twice, for the x86-64 baseline and for AVX2, the copy chosen once at load time (GNU ifunc).
+// Used for the vectorisable loops (exponentials, dropout draws); each one is written so every copy gives the same bits.
+#if defined(__GNUC__) && defined(__x86_64__) && defined(__linux__)
+#define LP_CPU_CLONES __attribute__((target_clones("avx2", "default")))
+// The dropout hash loops also get an AVX-512 copy, whose native 64-bit multiply is what makes them fast; their only
+// float arithmetic is one multiply per element, so no multiply-add contraction can make that copy's results differ.
+#define LP_CPU_CLONES_INT __attribute__((target_clones("arch=x86-64-v4", "avx2", "default")))
+#else
+#define LP_CPU_CLONES
+#define LP_CPU_CLONES_INT
+#endif
+
+#if defined(__GNUC__)
+#define LP_CPU_INLINE __attribute__((always_inline)) inline
+#else
+#define LP_CPU_INLINE __forceinline
+#endif
+
 namespace lp::cpu {
 
 // Elementwise loops below this many elements run on one thread (the fork costs more).
@@ -123,6 +141,21 @@ inline double dot_f64(const float* x, const float* y, int64_t n) {
     }
     for (; j < n; ++j) s0 += double(x[j]) * y[j];
     return (s0 + s1) + (s2 + s3);
+}
+
+// Runs body(begin, end) over [0, count) split into one contiguous range per OpenMP thread (all on the calling
+// thread below kParallelMin). For elementwise work, whose result does not depend on the split.
+template <class F>
+void parallel_ranges(int64_t count, F&& body) {
+    if (count < kParallelMin) {
+        body(int64_t(0), count);
+        return;
+    }
+#pragma omp parallel
+    {
+        const int64_t t = omp_get_thread_num(), threads = omp_get_num_threads();
+        body(count * t / threads, count * (t + 1) / threads);
+    }
 }
 
 // Ids/indices must lie in [0, limit): checked before any parallel loop reads them.

@@ -1,7 +1,9 @@
 // cpu_layers.cpp — the row-wise model layers on the CPU: embedding, RMSNorm, RoPE, SwiGLU and
 // dropout, forward and backward. One OpenMP thread per block of rows; per-row sums in double;
 // column reductions (dweight, dtable) run over rows in order inside one thread per column block.
+// SwiGLU's sigmoid takes its exponential from cpu_exp.h, eight lanes at a time (libm's made it exp-bound).
 #include "cpu_common.h"
+#include "cpu_exp.h"
 
 #include <algorithm>
 #include <cmath>
@@ -168,30 +170,56 @@ void rope_backward(lp_context* ctx, const lp_tensor& dy, const lp_tensor& dx, co
 
 // ---- swiglu -----------------------------------------------------------------------------------
 
+namespace {
+
+// o = silu(g) * u over n elements, silu(g) = g / (1 + exp(-g)) with cpu_exp.h's exponential.
+LP_CPU_CLONES void swiglu_forward_span(const float* g, const float* u, float* o, int64_t n) {
+    int64_t i = 0;
+#if LP_CPU_HAS_VEC8
+    for (; i + 8 <= n; i += 8) {
+        const f32x8 gv = load8(g + i);
+        store8(o + i, gv / (1.0f + exp_poly8(-gv)) * load8(u + i));
+    }
+#endif
+    for (; i < n; ++i) o[i] = g[i] / (1.0f + exp_poly(-g[i])) * u[i];
+}
+
+// dg = d * u * silu'(g), du = d * silu(g) over n elements; silu'(g) = s (1 + g (1 - s)) with s = sigmoid(g).
+LP_CPU_CLONES void swiglu_backward_span(const float* d, const float* g, const float* u, float* dg, float* du, int64_t n) {
+    int64_t i = 0;
+#if LP_CPU_HAS_VEC8
+    for (; i + 8 <= n; i += 8) {
+        const f32x8 gv = load8(g + i), dv = load8(d + i);
+        const f32x8 s = 1.0f / (1.0f + exp_poly8(-gv));
+        store8(dg + i, dv * load8(u + i) * (s * (1.0f + gv * (1.0f - s))));
+        store8(du + i, dv * (gv * s));
+    }
+#endif
+    for (; i < n; ++i) {
+        const float s = 1.0f / (1.0f + exp_poly(-g[i]));
+        dg[i] = d[i] * u[i] * (s * (1.0f + g[i] * (1.0f - s)));
+        du[i] = d[i] * (g[i] * s);
+    }
+}
+
+}  // namespace
+
 void swiglu_forward(lp_context* ctx, const lp_tensor& gate, const lp_tensor& up, const lp_tensor& out) {
-    const int64_t n = numel(gate);
     const float* g = f32(gate);  // (N, F)
     const float* u = f32(up);    // (N, F)
     float* o = f32(out);         // (N, F)
-#pragma omp parallel for schedule(static) if (n >= kParallelMin)
-    for (int64_t i = 0; i < n; ++i) o[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
+    parallel_ranges(numel(gate), [&](int64_t begin, int64_t end) { swiglu_forward_span(g + begin, u + begin, o + begin, end - begin); });
 }
 
 void swiglu_backward(lp_context* ctx, const lp_tensor& dout, const lp_tensor& gate, const lp_tensor& up, const lp_tensor& dgate, const lp_tensor& dup) {
-    const int64_t n = numel(gate);
     const float* d = f32(dout);  // (N, F)
     const float* g = f32(gate);  // (N, F)
     const float* u = f32(up);    // (N, F)
     float* dg = f32(dgate);      // (N, F)
     float* du = f32(dup);        // (N, F)
-    // silu'(g) = s (1 + g (1 - s)) with s = sigmoid(g).
-#pragma omp parallel for schedule(static) if (n >= kParallelMin)
-    for (int64_t i = 0; i < n; ++i) {
-        const float s = 1.0f / (1.0f + std::exp(-g[i]));
-        const float silu = g[i] * s;
-        dg[i] = d[i] * u[i] * (s * (1.0f + g[i] * (1.0f - s)));
-        du[i] = d[i] * silu;
-    }
+    parallel_ranges(numel(gate), [&](int64_t begin, int64_t end) {
+        swiglu_backward_span(d + begin, g + begin, u + begin, dg + begin, du + begin, end - begin);
+    });
 }
 
 // ---- dropout ----------------------------------------------------------------------------------

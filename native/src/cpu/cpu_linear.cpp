@@ -1,7 +1,9 @@
 // cpu_linear.cpp — the LoRA linear layer (docs/method.md §1.3) forward and backward, and the LoRA
 // merge, on the CPU. The frozen base GEMMs go straight to OpenBLAS; a bf16 W is converted to f32
 // a tile of rows at a time, and dropout / mask products are staged in bounded row or column tiles,
-// so scratch never grows with OUT x IN or N x IN.
+// so scratch never grows with OUT x IN or N x IN. The dropout draws are vectorised (target clones of the
+// counter-based hash, bit-identical to lp::dropout_factor); the backward draws each tile's factors once and
+// applies them to both x (for dA) and the LoRA part of dx.
 #include "cpu_common.h"
 
 #include <algorithm>
@@ -18,14 +20,48 @@ constexpr int64_t kTileElems = int64_t(1) << 22;
 // Rows per tile so that rows * width stays within kTileElems (at least one, at most `total`).
 int64_t tile_rows(int64_t width, int64_t total) { return std::clamp<int64_t>(kTileElems / width, 1, total); }
 
+// lp::dropout_factor(p, seed, offset, counter) from the integer draw, in a form the compiler vectorises.
+LP_CPU_INLINE float factor_of(uint64_t seed, uint64_t counter, float p, float keep) {
+    return (float)(int32_t)dropout_bits(seed, counter) * (1.0f / 16777216.0f) >= p ? keep : 0.0f;
+}
+
+// y[e] = x[e] * factor(index0 + e) for e < count: drop(x) over elements [index0, index0 + count). y may alias x.
+LP_CPU_CLONES_INT void dropout_span(const float* x, float* y, int64_t count, uint64_t index0, float p, uint64_t seed, uint64_t offset) {
+    if (p <= 0.0f) {
+        for (int64_t e = 0; e < count; ++e) y[e] = x[e] * 1.0f;
+        return;
+    }
+    const float keep = 1.0f / (1.0f - p);
+    const uint64_t base = offset + index0;
+    for (int64_t e = 0; e < count; ++e) y[e] = x[e] * factor_of(seed, base + uint64_t(e), p, keep);
+}
+
+// f[e] = factor(index0 + e) for e < count: the factors themselves, for a backward that applies them twice.
+LP_CPU_CLONES_INT void dropout_factors(float* f, int64_t count, uint64_t index0, float p, uint64_t seed, uint64_t offset) {
+    if (p <= 0.0f) {
+        for (int64_t e = 0; e < count; ++e) f[e] = 1.0f;
+        return;
+    }
+    const float keep = 1.0f / (1.0f - p);
+    const uint64_t base = offset + index0;
+    for (int64_t e = 0; e < count; ++e) f[e] = factor_of(seed, base + uint64_t(e), p, keep);
+}
+
+// True when every entry of the (OUT) mask is 1: multiplying by it changes no bit, so the mask passes are skipped (the
+// scratch they would use is still reserved, so a step's memory does not depend on which units are pruned).
+bool mask_is_identity(const lp_tensor& mask) {
+    const float* m = f32(mask);
+    for (int64_t o = 0; o < mask.ne[0]; ++o)
+        if (m[o] != 1.0f) return false;
+    return true;
+}
+
 // xd = drop(x) for rows [n0, n1) of x (N,IN): element index n*IN + j of x, as lp_op_dropout.
 void dropout_rows(const float* x, float* xd, int64_t n0, int64_t n1, int64_t IN, float p, uint64_t seed, uint64_t offset) {
-    const int64_t count = (n1 - n0) * IN;
-#pragma omp parallel for schedule(static) if (count >= kParallelMin)
-    for (int64_t e = 0; e < count; ++e) {
-        const int64_t i = n0 * IN + e;
-        xd[e] = x[i] * dropout_factor(p, seed, offset, uint64_t(i));
-    }
+    const int64_t first = n0 * IN;
+    parallel_ranges((n1 - n0) * IN, [&](int64_t begin, int64_t end) {
+        dropout_span(x + first + begin, xd + begin, end - begin, uint64_t(first + begin), p, seed, offset);
+    });
 }
 
 }  // namespace
@@ -73,7 +109,7 @@ void lora_linear_forward(lp_context* ctx, const lp_tensor& x, const lp_tensor& w
         sgemm(false, true, N, OUT, R, scale, xap, R, bp, R, 1.0f, yp, OUT);
     }
 
-    if (mask) {
+    if (mask && !mask_is_identity(*mask)) {
         const float* m = f32(*mask);  // (OUT)
 #pragma omp parallel for schedule(static) if (N * OUT >= kParallelMin)
         for (int64_t n = 0; n < N; ++n) {
@@ -94,7 +130,8 @@ void lora_linear_backward(lp_context* ctx, const lp_tensor& dy, const lp_tensor&
 
     // Phase 1 walks OUT in column tiles of g = dy (.) mask (and row tiles of W): dw, gB, db and
     // the base part of dx. Phase 2 (LoRA only) walks N in row tiles of drop(x): da and dx's LoRA part.
-    const bool staged_g = mask != nullptr;
+    const bool staged_g = mask != nullptr;  // scratch for g is reserved with any mask, used only with a pruned unit
+    const bool apply_mask = mask && !mask_is_identity(*mask);
     const bool staged_w = dx && w.dtype == LP_BF16;
     const int64_t otile = (staged_g || staged_w) ? tile_rows(std::max(N, IN), OUT) : OUT;
     const bool staged_x = a && dropout_p > 0.0f;
@@ -105,7 +142,7 @@ void lora_linear_backward(lp_context* ctx, const lp_tensor& dy, const lp_tensor&
     const size_t w_off = plan.add<float>(staged_w ? size_t(otile * IN) : 0);           // (otile, IN)
     const size_t gb_off = plan.add<float>(a ? size_t(N * R) : 0);                      // (N, R)
     const size_t xd_off = plan.add<float>(staged_x ? size_t(xrows * IN) : 0);          // (xrows, IN)
-    const size_t u_off = plan.add<float>(staged_x && dx ? size_t(xrows * IN) : 0);     // (xrows, IN)
+    const size_t u_off = plan.add<float>(staged_x && dx ? size_t(xrows * IN) : 0);     // (xrows, IN) the tile's dropout factors
     void* base = scratch(ctx, plan.bytes());
     float* gstage = ScratchPlan::at<float>(base, g_off);
     float* wstage = ScratchPlan::at<float>(base, w_off);
@@ -120,7 +157,7 @@ void lora_linear_backward(lp_context* ctx, const lp_tensor& dy, const lp_tensor&
         // g[:, o0:o1] with its leading dimension
         const float* g = dyp + o0;
         int64_t ldg = OUT;
-        if (staged_g) {
+        if (apply_mask) {
             const float* m = f32(*mask) + o0;
 #pragma omp parallel for schedule(static) if (N * to >= kParallelMin)
             for (int64_t n = 0; n < N; ++n)
@@ -152,17 +189,26 @@ void lora_linear_backward(lp_context* ctx, const lp_tensor& dy, const lp_tensor&
         return;
     }
     for (int64_t n0 = 0; n0 < N; n0 += xrows) {
-        const int64_t n1 = std::min(N, n0 + xrows), nr = n1 - n0;
-        // da += scale * gB^T drop(x)
-        dropout_rows(xp, xd, n0, n1, IN, dropout_p, seed, offset);
+        const int64_t n1 = std::min(N, n0 + xrows), nr = n1 - n0, count = nr * IN;
+        const float* xr = xp + n0 * IN;
+        if (!dx) {
+            // da += scale * gB^T drop(x)
+            dropout_rows(xp, xd, n0, n1, IN, dropout_p, seed, offset);
+            sgemm(true, false, R, IN, nr, scale, gb + n0 * R, R, xd, IN, 1.0f, dap, IN);
+            continue;
+        }
+        // The tile's factors (in u), then da += scale * gB^T (x (.) factors)
+        parallel_ranges(count, [&](int64_t begin, int64_t end) {
+            dropout_factors(u + begin, end - begin, uint64_t(n0 * IN + begin), dropout_p, seed, offset);
+            for (int64_t k = begin; k < end; ++k) xd[k] = xr[k] * u[k];
+        });
         sgemm(true, false, R, IN, nr, scale, gb + n0 * R, R, xd, IN, 1.0f, dap, IN);
-        if (!dx) continue;
-        // dx += (scale * gB A) (.) dropmask / (1-p)
-        sgemm(false, false, nr, IN, R, scale, gb + n0 * R, R, ap, IN, 0.0f, u, IN);
-        const int64_t count = nr * IN;
+        // dx += (scale * gB A) (.) factors, the product staged in xd (free again)
+        sgemm(false, false, nr, IN, R, scale, gb + n0 * R, R, ap, IN, 0.0f, xd, IN);
         float* dxr = dxp + n0 * IN;
-#pragma omp parallel for schedule(static) if (count >= kParallelMin)
-        for (int64_t e = 0; e < count; ++e) dxr[e] += u[e] * dropout_factor(dropout_p, seed, offset, uint64_t(n0 * IN + e));
+        parallel_ranges(count, [&](int64_t begin, int64_t end) {
+            for (int64_t k = begin; k < end; ++k) dxr[k] += xd[k] * u[k];
+        });
     }
 }
 

@@ -1,6 +1,10 @@
-// cpu_loss.cpp — fused softmax + cross-entropy over the vocabulary on the CPU, one row per
-// OpenMP iteration. The row's log-sum-exp is max + log(sum exp(l - max)): f32 exponentials summed in double.
+// cpu_loss.cpp — fused softmax + cross-entropy over the vocabulary on the CPU, one row per OpenMP iteration.
+// A row's log-sum-exp is max + log(sum exp(l - max)), the exponentials and their sum from cpu_exp.h (eight lanes,
+// a fixed summation order: the same bits for every thread count, machine and target clone; libm's expf made these
+// loops exp-bound). The fused forward-backward keeps each exponential: the row is in cache and the gradient
+// dloss * (e / sum - onehot) costs one multiply per logit instead of a second pass of exponentials.
 #include "cpu_common.h"
+#include "cpu_exp.h"
 
 #include <cmath>
 
@@ -18,6 +22,29 @@ void check_targets(const int32_t* t, int64_t N, int64_t V, int32_t ignore_index)
                                               ") and is not ignore_index=" + std::to_string(ignore_index));
 }
 
+// The per-row kernels, each compiled for the baseline and for AVX2 (picked once at load time).
+LP_CPU_CLONES double row_lse(const float* row, int64_t V) {
+    const float mx = row_max(row, V);
+    return double(mx) + std::log(exp_sum<false>(row, mx, nullptr, V));
+}
+
+// drow = dloss * exp(row - lse); drow may alias row.
+LP_CPU_CLONES void row_softmax_scaled(const float* row, float lse, float dloss, float* drow, int64_t V) {
+    exp_sum<true>(row, lse, drow, V);
+    for (int64_t j = 0; j < V; ++j) drow[j] *= dloss;
+}
+
+// log-sum-exp of the row, and drow = dloss * (softmax(row) - onehot(target)) from the same exponentials; drow may alias row.
+LP_CPU_CLONES double row_lse_and_gradient(const float* row, int32_t target, float dloss, float* drow, int64_t V) {
+    const float mx = row_max(row, V);
+    const double sum = exp_sum<true>(row, mx, drow, V);
+    const float scale = float(double(dloss) / sum);
+    const float target_p = float(double(drow[target]) / sum);
+    for (int64_t j = 0; j < V; ++j) drow[j] *= scale;
+    drow[target] = dloss * (target_p - 1.0f);
+    return double(mx) + std::log(sum);
+}
+
 }  // namespace
 
 void cross_entropy_forward(lp_context* ctx, const lp_tensor& logits, const lp_tensor& targets, int32_t ignore_index, const lp_tensor& losses, const lp_tensor& lse) {
@@ -30,18 +57,9 @@ void cross_entropy_forward(lp_context* ctx, const lp_tensor& logits, const lp_te
 #pragma omp parallel for schedule(static) if (N * V >= kParallelMin)
     for (int64_t n = 0; n < N; ++n) {
         const float* row = l + n * V;
-        float mx = row[0];
-        for (int64_t j = 1; j < V; ++j) mx = row[j] > mx ? row[j] : mx;
-        double s0 = 0, s1 = 0;
-        int64_t j = 0;
-        for (; j + 2 <= V; j += 2) {
-            s0 += std::exp(row[j] - mx);
-            s1 += std::exp(row[j + 1] - mx);
-        }
-        for (; j < V; ++j) s0 += std::exp(row[j] - mx);
-        const double lse_d = double(mx) + std::log(s0 + s1);
-        ls[n] = float(lse_d);
-        loss[n] = t[n] == ignore_index ? 0.0f : float(lse_d - double(row[t[n]]));
+        const double lse_n = row_lse(row, V);
+        ls[n] = float(lse_n);
+        loss[n] = t[n] == ignore_index ? 0.0f : float(lse_n - double(row[t[n]]));
     }
 }
 
@@ -61,10 +79,35 @@ void cross_entropy_backward(lp_context* ctx, const lp_tensor& logits, const lp_t
             for (int64_t j = 0; j < V; ++j) drow[j] = 0.0f;
             continue;
         }
-        const float lse_n = ls[n];
         const float target_logit = row[t[n]];  // read first: dlogits may alias logits
-        for (int64_t j = 0; j < V; ++j) drow[j] = dloss * std::exp(row[j] - lse_n);
-        drow[t[n]] = dloss * (std::exp(target_logit - lse_n) - 1.0f);
+        row_softmax_scaled(row, ls[n], dloss, drow, V);
+        drow[t[n]] = dloss * (exp_poly(target_logit - ls[n]) - 1.0f);
+    }
+}
+
+void cross_entropy_forward_backward(lp_context* ctx, const lp_tensor& logits, const lp_tensor& targets, int32_t ignore_index, float dloss, const lp_tensor& losses,
+                                    const lp_tensor& lse, const lp_tensor& dlogits) {
+    const int64_t N = logits.ne[0], V = logits.ne[1];
+    const float* l = f32(logits);     // (N, V)
+    const int32_t* t = i32(targets);  // (N)
+    check_targets(t, N, V, ignore_index);
+    float* loss = f32(losses);  // (N)
+    float* ls = f32(lse);       // (N)
+    float* d = f32(dlogits);    // (N, V), may alias logits
+#pragma omp parallel for schedule(static) if (N * V >= kParallelMin)
+    for (int64_t n = 0; n < N; ++n) {
+        const float* row = l + n * V;
+        float* drow = d + n * V;
+        if (t[n] == ignore_index) {
+            ls[n] = float(row_lse(row, V));
+            loss[n] = 0.0f;
+            for (int64_t j = 0; j < V; ++j) drow[j] = 0.0f;
+            continue;
+        }
+        const float target_logit = row[t[n]];  // read first: dlogits may alias logits
+        const double lse_n = row_lse_and_gradient(row, t[n], dloss, drow, V);
+        ls[n] = float(lse_n);
+        loss[n] = float(lse_n - double(target_logit));
     }
 }
 

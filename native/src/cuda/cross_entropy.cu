@@ -3,6 +3,7 @@
 //   forward:  lse = log sum_v exp(z_v)  (one pass: online max m and sum s of exp(z - m) per thread,
 //             merged as (m, s) pairs), loss = lse - z[target]  (0 where target == ignore_index)
 //   backward: dz_v = dloss * (exp(z_v - lse) - [v == target])  (0 rows where ignored)
+//   forward_backward: both in one launch; the row is read once for lse and again (from cache) for dz.
 // A target outside [0,V) that is not ignore_index raises the device error flag.
 #include "cuda_common.cuh"
 #include "reduce.cuh"
@@ -109,6 +110,46 @@ __global__ void cross_entropy_backward_kernel(const float* logits,     // (N, V)
     }
 }
 
+// Forward and backward in one block per row. dlogits may alias logits: every thread finishes reading the row (and
+// thread 0 the target's logit) before the barrier inside block_logsumexp, and only then writes.
+__global__ void cross_entropy_forward_backward_kernel(const float* logits,     // (N, V)
+                                                      const int32_t* targets,  // (N)
+                                                      float* losses,           // (N)
+                                                      float* lse,              // (N)
+                                                      float* dlogits,          // (N, V)
+                                                      int64_t N, int64_t V, int32_t ignore_index, float dloss, int* error_flag) {
+    __shared__ float partial_m[kWarpSize];
+    __shared__ float partial_s[kWarpSize];
+    for (int64_t n = blockIdx.x; n < N; n += gridDim.x) {
+        const float* z = logits + n * V;
+        float* dz = dlogits + n * V;
+        const int32_t target = targets[n];
+        const bool ignored = target == ignore_index;
+        const bool valid = !ignored && target >= 0 && target < V;
+        const float target_logit = threadIdx.x == 0 && valid ? z[target] : 0.0f;
+        OnlineSum acc = {-INFINITY, 0.0f};
+        for (int64_t v = threadIdx.x; v < V; v += blockDim.x) {
+            const float x = z[v];
+            if (x > acc.m) {
+                acc.s = acc.s * expf(acc.m - x) + 1.0f;
+                acc.m = x;
+            } else if (x != -INFINITY) {  // exp(-inf) adds nothing; a NaN falls through and propagates
+                acc.s += expf(x - acc.m);
+            }
+        }
+        const float row_lse = block_logsumexp(acc, partial_m, partial_s);
+        if (threadIdx.x == 0) {
+            lse[n] = row_lse;
+            losses[n] = valid ? row_lse - target_logit : 0.0f;
+            if (!ignored && !valid) atomicMax(error_flag, 1);
+        }
+        for (int64_t v = threadIdx.x; v < V; v += blockDim.x) {
+            const float p = ignored ? 0.0f : expf(z[v] - row_lse);
+            dz[v] = ignored ? 0.0f : dloss * (v == target ? p - 1.0f : p);
+        }
+    }
+}
+
 void check_targets(lp_context* ctx, int64_t V, int32_t ignore_index) {
     if (take_error_flag(ctx))
         fail(LP_ERR_INVALID_ARGUMENT, "targets: a target is outside [0," + std::to_string(V) + ") and is not ignore_index=" + std::to_string(ignore_index));
@@ -138,6 +179,17 @@ void cross_entropy_backward(lp_context* ctx, const lp_tensor& logits, const lp_t
         static_cast<const float*>(logits.data), static_cast<const int32_t*>(targets.data), static_cast<const float*>(lse.data), static_cast<float*>(dlogits.data), N,
         V, ignore_index, dloss, s.error_flag);
     LP_CHECK_LAUNCH(cross_entropy_backward_kernel);
+    check_targets(ctx, V, ignore_index);
+}
+
+void cross_entropy_forward_backward(lp_context* ctx, const lp_tensor& logits, const lp_tensor& targets, int32_t ignore_index, float dloss, const lp_tensor& losses,
+                                    const lp_tensor& lse, const lp_tensor& dlogits) {
+    const int64_t N = logits.ne[0], V = logits.ne[1];
+    State& s = state(ctx);
+    LP_LAUNCH(cross_entropy_forward_backward_kernel, row_blocks(N), row_threads(V, kMaxThreads), 0, s.stream)(
+        static_cast<const float*>(logits.data), static_cast<const int32_t*>(targets.data), static_cast<float*>(losses.data), static_cast<float*>(lse.data),
+        static_cast<float*>(dlogits.data), N, V, ignore_index, dloss, s.error_flag);
+    LP_CHECK_LAUNCH(cross_entropy_forward_backward_kernel);
     check_targets(ctx, V, ignore_index);
 }
 

@@ -19,7 +19,7 @@ public sealed class BenchKernelsTests : IDisposable
     {
         "gemm", "lora_linear_fwd", "lora_linear_bwd", "attention_fwd", "attention_bwd", "rmsnorm_fwd", "rmsnorm_bwd",
         "rope_fwd", "rope_bwd", "swiglu_fwd", "swiglu_bwd", "embedding_fwd", "embedding_bwd", "cross_entropy_fwd",
-        "cross_entropy_bwd", "adamw", "grad_norm", "importance_accumulate", "importance_group_normalize", "importance_ema",
+        "cross_entropy_bwd", "cross_entropy_fwd_bwd", "adamw", "grad_norm", "importance_accumulate", "importance_group_normalize", "importance_ema",
         "gather_rows", "gather_cols", "lora_merge",
     };
 

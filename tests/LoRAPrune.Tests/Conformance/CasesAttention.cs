@@ -2,7 +2,7 @@
 // multi-head (KVH = H), grouped (1 < KVH < H), multi-query (KVH = 1), T = 1 and odd T; and shapes
 // that cross the CUDA kernels' tiles: T over 32-key/query tiles (every tile loop runs 2 to 5
 // times) at each head-dim path (D <= 32, 33..64, 65..128), up to LLaMA's D = 128 at T = 129.
-using LoRAPrune.Tests.Reference;
+using LoRAPrune.Reference;
 using static LoRAPrune.Tests.Conformance.Gen;
 
 namespace LoRAPrune.Tests.Conformance;

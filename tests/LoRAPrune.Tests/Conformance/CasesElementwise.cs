@@ -3,7 +3,7 @@
 // (C = 4096, D = 128, F = 11008) and more rows than the CUDA kernels' 1024-block grids (RMSNorm
 // with two warps a row, so its block sums are called twice per block; embedding; gathers).
 using LoRAPrune.Native;
-using LoRAPrune.Tests.Reference;
+using LoRAPrune.Reference;
 using static LoRAPrune.Tests.Conformance.Gen;
 
 namespace LoRAPrune.Tests.Conformance;

@@ -5,7 +5,7 @@
 // rows of a gradient split over 32-row steps, merge rows over the 1024-block grid) and include
 // LLaMA rows (IN = 4096, R = 8 and 64).
 using LoRAPrune.Native;
-using LoRAPrune.Tests.Reference;
+using LoRAPrune.Reference;
 using static LoRAPrune.Tests.Conformance.Gen;
 
 namespace LoRAPrune.Tests.Conformance;

@@ -4,7 +4,7 @@
 // LLaMA's vocabulary, more gradient blocks than the norm's 512 partial sums, R over 16-rank chunks,
 // W over several 32 x 128 tiles in both axes (IN = 4096), more than 256 groups.
 using LoRAPrune.Native;
-using LoRAPrune.Tests.Reference;
+using LoRAPrune.Reference;
 using static LoRAPrune.Tests.Conformance.Gen;
 
 namespace LoRAPrune.Tests.Conformance;
@@ -49,6 +49,37 @@ public static class CasesTraining
                 h.Expect(dlogits, Ref.CrossEntropyBackward(D(logits), n, v, targets, Ignore, dloss), Tol.Reduction);
             });
         }
+        // V = 1000 and 32000 cross the CPU's 8-lane blocks of 256 with a tail; in place is how the model engine calls it.
+        foreach (var (n, v, ignored, inPlace) in new[] { (1, 2, false, false), (5, 13, true, true), (7, 100, true, false), (3, 1003, false, true), (2, 32000, true, true) })
+        {
+            string args = $"N={n},V={v}{(ignored ? ",ignore" : "")}{(inPlace ? ",in place" : "")}";
+            yield return new($"cross_entropy_forward_backward({args})", h =>
+            {
+                var logits = Floats(115, n * v, -8f, 8f);
+                var targets = Ints(116, n, 0, v);
+                if (ignored) targets[n / 2] = Ignore;
+                float dloss = 1f / n;
+                var losses = h.Out("losses", n);
+                var lse = h.Out("lse", n);
+                var tlogits = inPlace ? h.InOut("logits=dlogits", logits, n, v) : h.In("logits", logits, n, v);
+                var dlogits = inPlace ? tlogits : h.Out("dlogits", n, v);
+                h.Context.CrossEntropyForwardBackward(tlogits, h.InInt("targets", targets, n), Ignore, dloss, losses, lse, dlogits);
+                var (rl, rlse, rd) = Ref.CrossEntropyForwardBackward(D(logits), n, v, targets, Ignore, dloss);
+                // losses against ||lse||, as for cross_entropy_forward: a loss is a difference of larger quantities.
+                h.Expect(losses, rl, Tol.Reduction, scaleOf: rlse);
+                h.Expect(lse, rlse, Tol.Reduction);
+                h.Expect(dlogits, rd, Tol.Reduction);
+            });
+        }
+        yield return new("cross_entropy_forward_backward(target out of range)", h =>
+        {
+            var losses = h.Out("losses", 2);
+            var lse = h.Out("lse", 2);
+            var dlogits = h.Out("dlogits", 2, 5);
+            var ex = Assert.Throws<NativeException>(() =>
+                h.Context.CrossEntropyForwardBackward(h.In("logits", Floats(117, 10), 2, 5), h.InInt("targets", new[] { 5, 1 }, 2), Ignore, 1f, losses, lse, dlogits));
+            h.ExpectTrue(ex.Status == LpStatus.InvalidArgument && ex.NativeMessage.Contains("targets"), $"error names targets: {ex.Message}");
+        });
         yield return new("cross_entropy_forward(target out of range)", h =>
         {
             var losses = h.Out("losses", 2);

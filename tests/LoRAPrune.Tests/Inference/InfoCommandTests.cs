@@ -30,7 +30,8 @@ public sealed class InfoCommandTests : IDisposable
         Assert.Matches(@"^total\s+6,738,415,616\s+100\.00%$", Line(run.Out, "total ").Trim());
         Assert.Contains("19,988,480", Line(run.Out, "LoRA r=8"));
         Assert.Contains("32 x (11008, 4096)", Line(run.Out, "MLP gate_proj"));
-        Assert.Matches(@"^logits \(1024, 32000\) f32(\s+125\.00 MiB){4}$", Line(run.Out, "logits (").Trim());
+        // One LM-head chunk: 64 MiB / (32000 x 4 bytes) = 524 rows, 512 as a multiple of 64, not all 1024 tokens' logits.
+        Assert.Matches(@"^logits, one LM-head chunk \(512, 32000\) f32(\s+62\.50 MiB){4}$", Line(run.Out, "logits, ").Trim());
         Assert.Matches(@"^base weights\s+25\.10 GiB\s+12\.55 GiB\s+25\.10 GiB\s+12\.55 GiB$", Line(run.Out, "base weights").Trim());
         Assert.Contains("grad criterion would add", run.Out);
         Assert.DoesNotContain("per-layer widths", run.Out);
@@ -47,7 +48,7 @@ public sealed class InfoCommandTests : IDisposable
         Assert.Matches(@"^total\s+5,520\s+100\.00%$", Line(run.Out, "total ").Trim());
         Assert.Contains("(GQA, 2 query heads per group)", run.Out);
         Assert.Contains("LoRA r=2", run.Out);
-        Assert.Contains("logits (140, 50) f32", run.Out);
+        Assert.Contains("logits, one LM-head chunk (140, 50) f32", run.Out);
 
         string pruned = _folder.File("pruned.json");
         EngineGradientTests.TinyConfig.WithLayerWidths([4, 2], [2, 1], [24, 9]).Save(pruned);

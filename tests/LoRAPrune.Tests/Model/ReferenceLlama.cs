@@ -4,7 +4,7 @@
 // included); its own gradients are checked against central finite differences.
 using LoRAPrune.Core.IO;
 using LoRAPrune.Core.Model;
-using LoRAPrune.Tests.Reference;
+using LoRAPrune.Reference;
 
 namespace LoRAPrune.Tests.Model;
 

@@ -8,7 +8,7 @@ using LoRAPrune.Core.Pruning;
 using LoRAPrune.Native;
 using LoRAPrune.Tests.Conformance;
 using LoRAPrune.Tests.Model;
-using LoRAPrune.Tests.Reference;
+using LoRAPrune.Reference;
 using MathNet.Numerics.LinearAlgebra;
 
 namespace LoRAPrune.Tests.Pruning;

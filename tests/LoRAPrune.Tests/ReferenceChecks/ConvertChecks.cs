@@ -1,7 +1,7 @@
 // ConvertChecks.cs — checks of the oracle's convert (rounding to f32/f16/bf16) against .NET's own
 // float and Half conversions and, for bf16 (which .NET lacks), against its definition: the f32
 // values whose low 16 bits are zero, nearest wins, ties to even.
-using LoRAPrune.Tests.Reference;
+using LoRAPrune.Reference;
 using Xunit;
 
 namespace LoRAPrune.Tests.ReferenceChecks;

@@ -1,7 +1,7 @@
 // DropoutRngChecks.cs — independent checks of the oracle's dropout RNG: lp.h's counter formula is
 // the published splitmix64 stream, keep rates match 1-p statistically, and the factors are exactly
 // 0 or 1/(1-p) with the counter advancing by the row-major index from the offset.
-using LoRAPrune.Tests.Reference;
+using LoRAPrune.Reference;
 using Xunit;
 
 namespace LoRAPrune.Tests.ReferenceChecks;

@@ -1,7 +1,7 @@
 // GradientChecks.cs — every backward op of the float64 oracle checked against central finite
 // differences of its own forward (probe L = sum(forward .* R), R fixed random), so the oracle the
 // conformance suite trusts is itself verified from the math. Tolerance: FiniteDifference.Tolerance.
-using LoRAPrune.Tests.Reference;
+using LoRAPrune.Reference;
 using Xunit;
 using Xunit.Abstractions;
 using static LoRAPrune.Tests.ReferenceChecks.FiniteDifference;

@@ -1,7 +1,7 @@
 // ImportanceChecks.cs — independent checks of the oracle's importance ops: the matrix form of
 // |G (.) W'| against the per-element r-long dot products of docs/method.md §2.2, the three modes and
 // both axes, the group normalisation and the NaN-guarded moving average.
-using LoRAPrune.Tests.Reference;
+using LoRAPrune.Reference;
 using Xunit;
 
 namespace LoRAPrune.Tests.ReferenceChecks;

@@ -1,7 +1,7 @@
 // LinearChecks.cs — independent checks of the oracle's matrix and indexing ops: GEMM, the LoRA
 // linear forward and the LoRA merge against plain index loops written from lp.h's formulas, and
 // the gathers and the embedding against hand-picked elements.
-using LoRAPrune.Tests.Reference;
+using LoRAPrune.Reference;
 using Xunit;
 
 namespace LoRAPrune.Tests.ReferenceChecks;

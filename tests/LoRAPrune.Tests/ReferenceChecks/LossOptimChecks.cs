@@ -1,7 +1,7 @@
 // LossOptimChecks.cs — independent checks of the oracle's cross-entropy, AdamW, global norm and
 // clipping: closed-form values (log V for uniform logits, lr*sign(g) for Adam's first step,
 // the clipped norm) rather than re-derivations of the same code.
-using LoRAPrune.Tests.Reference;
+using LoRAPrune.Reference;
 using Xunit;
 
 namespace LoRAPrune.Tests.ReferenceChecks;

@@ -1,7 +1,7 @@
 // RopeAttentionChecks.cs — independent checks of the oracle's rotary embedding and attention against
 // facts that do not depend on its code: known rotations, norm preservation, single-token and
 // zero-score attention, and the explicit softmax of one row.
-using LoRAPrune.Tests.Reference;
+using LoRAPrune.Reference;
 using Xunit;
 
 namespace LoRAPrune.Tests.ReferenceChecks;

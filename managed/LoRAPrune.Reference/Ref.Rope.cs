@@ -1,7 +1,7 @@
 // Ref.Rope.cs — float64 reference of the rotary embedding (lp_op_rope_forward/backward), Hugging
 // Face rotate-half layout. The default frequencies and the rotation angle are the f32 values lp.h
 // prescribes; everything else, cos/sin included, is evaluated in double.
-namespace LoRAPrune.Tests.Reference;
+namespace LoRAPrune.Reference;
 
 public static partial class Ref
 {

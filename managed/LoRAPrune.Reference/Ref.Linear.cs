@@ -3,7 +3,7 @@
 // matrices so each line reads like the formula in lp.h.
 using MathNet.Numerics.LinearAlgebra;
 
-namespace LoRAPrune.Tests.Reference;
+namespace LoRAPrune.Reference;
 
 public static partial class Ref
 {

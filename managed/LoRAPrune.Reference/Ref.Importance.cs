@@ -3,7 +3,7 @@
 // which the oracle may do), the group sum + L2 normalisation, and the NaN-guarded moving average.
 using MathNet.Numerics.LinearAlgebra;
 
-namespace LoRAPrune.Tests.Reference;
+namespace LoRAPrune.Reference;
 
 public static partial class Ref
 {

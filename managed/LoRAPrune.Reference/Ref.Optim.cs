@@ -1,6 +1,6 @@
 // Ref.Optim.cs — float64 reference of the optimiser ops of lp.h: AdamW (PyTorch semantics,
 // decoupled weight decay, bias correction), the global sum of squares and gradient clipping.
-namespace LoRAPrune.Tests.Reference;
+namespace LoRAPrune.Reference;
 
 public static partial class Ref
 {

@@ -1,6 +1,6 @@
 // Ref.Indexing.cs — float64 reference of the row/column indexing ops of lp.h: the token embedding
 // (forward and its scatter-add backward) and the compaction gathers (no backward).
-namespace LoRAPrune.Tests.Reference;
+namespace LoRAPrune.Reference;
 
 public static partial class Ref
 {

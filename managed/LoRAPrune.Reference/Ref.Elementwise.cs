@@ -1,6 +1,6 @@
 // Ref.Elementwise.cs — float64 reference of the elementwise ops of lp.h: SwiGLU (forward and
 // backward), add, axpy, and convert (rounding to an f32/f16/bf16 value, kept in a double).
-namespace LoRAPrune.Tests.Reference;
+namespace LoRAPrune.Reference;
 
 /// <summary>The float dtypes of lp.h, numbered as lp_dtype.</summary>
 public enum RefFloat

@@ -1,6 +1,6 @@
 // Ref.Norm.cs — float64 reference of RMSNorm (lp_op_rmsnorm_forward/backward):
 // y = x * rstd * w with rstd = 1/sqrt(mean(x^2) + eps) per row, and its gradients derived by hand.
-namespace LoRAPrune.Tests.Reference;
+namespace LoRAPrune.Reference;
 
 public static partial class Ref
 {

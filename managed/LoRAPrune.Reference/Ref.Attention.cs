@@ -3,7 +3,7 @@
 // h / (H/KVH), and its backward derived from the softmax Jacobian.
 using MathNet.Numerics.LinearAlgebra;
 
-namespace LoRAPrune.Tests.Reference;
+namespace LoRAPrune.Reference;
 
 public static partial class Ref
 {

@@ -1,9 +1,10 @@
 // Ref.Helpers.cs — shared plumbing of the float64 oracle: row-major arrays <-> MathNet matrices and
 // argument checks. The oracle (class Ref) mirrors every op of lp.h in double precision, written for
-// clarity; the conformance suite compares each native backend against it.
+// clarity; the conformance suite compares each native backend against it and `bench kernels` validates
+// the cpu backend with it before timing.
 using MathNet.Numerics.LinearAlgebra;
 
-namespace LoRAPrune.Tests.Reference;
+namespace LoRAPrune.Reference;
 
 /// <summary>
 /// Float64 reference of every op of <c>lp.h</c>. All tensors are row-major <c>double[]</c> with their

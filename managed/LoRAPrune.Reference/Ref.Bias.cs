@@ -1,7 +1,7 @@
 // Ref.Bias.cs — float64 reference of the projection bias (lp_op_bias_add/backward): the biased,
 // masked projection is (linear + bias) (.) mask, so the op adds bias (.) mask and its gradient is
 // mask (.) the column sums of dy.
-namespace LoRAPrune.Tests.Reference;
+namespace LoRAPrune.Reference;
 
 public static partial class Ref
 {

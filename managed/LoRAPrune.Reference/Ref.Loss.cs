@@ -1,6 +1,6 @@
 // Ref.Loss.cs — float64 reference of the fused softmax cross-entropy (lp_op_cross_entropy_*):
-// per-row loss lse - logits[target], 0 on ignored rows, and its gradient softmax - onehot.
-namespace LoRAPrune.Tests.Reference;
+// per-row loss lse - logits[target], 0 on ignored rows, its gradient softmax - onehot, and both at once.
+namespace LoRAPrune.Reference;
 
 public static partial class Ref
 {
@@ -39,6 +39,13 @@ public static partial class Ref
                 dlogits[n * V + j] = dloss * (Math.Exp(logits[n * V + j] - lse) - (j == target ? 1.0 : 0.0));
         }
         return dlogits;
+    }
+
+    /// <summary>lp_op_cross_entropy_forward_backward: <see cref="CrossEntropyForward"/> and <see cref="CrossEntropyBackward"/> of the same logits.</summary>
+    public static (double[] losses, double[] lse, double[] dlogits) CrossEntropyForwardBackward(double[] logits, int N, int V, int[] targets, int ignoreIndex, double dloss)
+    {
+        var (losses, lse) = CrossEntropyForward(logits, N, V, targets, ignoreIndex);
+        return (losses, lse, CrossEntropyBackward(logits, N, V, targets, ignoreIndex, dloss));
     }
 
     static double RowLogSumExp(double[] x, int n, int V)

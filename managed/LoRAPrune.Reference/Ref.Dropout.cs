@@ -1,6 +1,6 @@
 // Ref.Dropout.cs — float64 reference of lp_op_dropout: the counter-based splitmix64 draw of lp.h,
 // the keep-and-scale factors and the op itself (which is also its own backward).
-namespace LoRAPrune.Tests.Reference;
+namespace LoRAPrune.Reference;
 
 public static partial class Ref
 {
