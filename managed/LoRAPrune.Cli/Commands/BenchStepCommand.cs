@@ -18,7 +18,7 @@ internal sealed class BenchStepCommand : Command
     private readonly Option<string?> _model = new("--model") { HelpName = "DIR", Description = "Model folder whose weights are loaded." };
     private readonly Option<string?> _config = new("--config") { HelpName = "FILE", Description = "A config.json; the weights are random (seeded)." };
     private readonly Option<int?> _layers = new("--layers") { HelpName = "L", Description = "Use only the first L layers of the config (random weights): a deep model's widths at a size that fits." };
-    private readonly Option<string> _criterion = new("--criterion") { HelpName = "LIST", Description = "Criteria to run, in order: any of lora, grad, magnitude.", DefaultValueFactory = _ => "lora,grad,magnitude" };
+    private readonly Option<string> _criterion = new("--criterion") { HelpName = "LIST", Description = "Rows to run, in order: any of lora, grad, magnitude (a prune step with that criterion's importance) and finetune (the plain LoRA step of `finetune`: no masks, no importance).", DefaultValueFactory = _ => "lora,grad,magnitude,finetune" };
     private readonly Option<int> _batch = new("--batch") { HelpName = "B", Description = "Samples per optimizer step.", DefaultValueFactory = _ => 8 };
     private readonly Option<int?> _microBatch = new("--micro-batch") { HelpName = "M", Description = "Samples per forward/backward (default: --batch)." };
     private readonly Option<int> _seq = new("--seq") { HelpName = "T", Description = "Tokens per sample.", DefaultValueFactory = _ => 128 };
@@ -46,7 +46,7 @@ internal sealed class BenchStepCommand : Command
         Terminal terminal = Terminal.For(p);
         string? model = p.GetValue(_model), configFile = p.GetValue(_config);
         int? layers = p.GetValue(_layers);
-        IReadOnlyList<PruneCriterion> criteria;
+        IReadOnlyList<PruneCriterion?> criteria;
         try
         {
             if ((model is null) == (configFile is null)) throw new ArgumentException("give exactly one of --model DIR and --config FILE");
@@ -118,13 +118,14 @@ internal sealed class BenchStepCommand : Command
         }
     }
 
-    private static IReadOnlyList<PruneCriterion> ParseCriteria(string list)
+    private static IReadOnlyList<PruneCriterion?> ParseCriteria(string list)
     {
-        var criteria = new List<PruneCriterion>();
+        var criteria = new List<PruneCriterion?>();
         foreach (string item in list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
         {
-            if (item is not ("lora" or "grad" or "magnitude")) throw new ArgumentException($"--criterion: '{item}' is not one of lora, grad, magnitude");
-            PruneCriterion c = Enum.Parse<PruneCriterion>(item, ignoreCase: true);
+            if (item is not ("lora" or "grad" or "magnitude" or StepBench.FinetuneName))
+                throw new ArgumentException($"--criterion: '{item}' is not one of lora, grad, magnitude, {StepBench.FinetuneName}");
+            PruneCriterion? c = item == StepBench.FinetuneName ? null : Enum.Parse<PruneCriterion>(item, ignoreCase: true);
             if (!criteria.Contains(c)) criteria.Add(c);
         }
         if (criteria.Count == 0) throw new ArgumentException("--criterion: no criterion given");
@@ -141,7 +142,7 @@ internal sealed class BenchStepCommand : Command
         foreach (string line in report.HeaderLines()) console.MarkupLine($"[grey]{Markup.Escape(line)}[/]");
         console.Write(Table(StepBenchReport.ThroughputColumns, report.Results.Select(report.ThroughputCells), "throughput and memory"));
         console.Write(Table(StepBenchReport.BreakdownColumns, report.Results.Select(report.BreakdownCells), "time per step by op class, ms (share)"));
-        foreach (string line in report.MemoryLines()) console.MarkupLine(Markup.Escape(line));
+        foreach (string line in report.MemoryLines().Concat(report.CostLines())) console.MarkupLine(Markup.Escape(line));
         foreach (string line in StepBenchReport.NoteLines()) console.MarkupLine($"[grey]{Markup.Escape(line)}[/]");
     }
 

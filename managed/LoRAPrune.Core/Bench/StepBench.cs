@@ -23,7 +23,9 @@ public sealed record StepBenchSettings
 
     public LpDType BaseDType { get; init; } = LpDType.F32;
     public LoraOptions Lora { get; init; } = new();
-    public IReadOnlyList<PruneCriterion> Criteria { get; init; } = [PruneCriterion.Lora, PruneCriterion.Grad, PruneCriterion.Magnitude];
+    /// <summary>The rows, in order: a criterion's prune step, or null for the plain LoRA fine-tuning step of `finetune`
+    /// (no masks, no importance): the baseline a prune step's cost is measured against (docs/method.md §2.6).</summary>
+    public IReadOnlyList<PruneCriterion?> Criteria { get; init; } = [PruneCriterion.Lora, PruneCriterion.Grad, PruneCriterion.Magnitude];
     public int Batch { get; init; } = 8;
     public int MicroBatch { get; init; } = 8;
     public int Seq { get; init; } = 128;
@@ -45,7 +47,7 @@ public sealed record StepBenchSettings
         if (Batch % MicroBatch != 0) throw new ArgumentException($"--batch {Batch} is not a multiple of --micro-batch {MicroBatch}");
         if (Warmup < 0 || Repeat < 1 || ProfileSteps < 0) throw new ArgumentException($"warm-up {Warmup}, repeat {Repeat} and profile steps {ProfileSteps} must be >= 0, >= 1, >= 0");
         if (Criteria.Count == 0) throw new ArgumentException("no criterion to run");
-        if (Criteria.Contains(PruneCriterion.Random)) throw new ArgumentException("the random criterion computes no importance; bench lora, grad or magnitude");
+        if (Criteria.Contains(PruneCriterion.Random)) throw new ArgumentException("the random criterion computes no importance; bench lora, grad, magnitude or the finetune step");
         Lora.Validate();
     }
 
@@ -60,7 +62,7 @@ public sealed record StepBenchSettings
 /// <param name="ProfiledStepSeconds">Mean wall time of a profiled step (each op synchronised and timed).</param>
 /// <param name="ClassSeconds">Mean seconds per profiled step in each op class; Other is what the ops leave of the step.</param>
 /// <param name="Roof">The step's base GEMMs and the time each takes alone.</param>
-public sealed record StepBenchResult(PruneCriterion Criterion, int TokensPerStep, IReadOnlyList<double> StepSeconds, ulong WeightBytes, ulong PeakAllocatorBytes,
+public sealed record StepBenchResult(PruneCriterion? Criterion, int TokensPerStep, IReadOnlyList<double> StepSeconds, ulong WeightBytes, ulong PeakAllocatorBytes,
                                      long? PeakRssBytes, double ProfiledStepSeconds, IReadOnlyDictionary<OpClass, double> ClassSeconds,
                                      IReadOnlyDictionary<string, double> OpSeconds, IReadOnlyList<GemmRoofShape> Roof, int ScoredLayers, long BaseGradientElements)
 {
@@ -99,16 +101,17 @@ public static class StepBench
     {
         settings.Validate();
         progress?.Invoke("GEMM roof: every base GEMM shape of the step, alone");
-        Dictionary<PruneCriterion, IReadOnlyList<StepGemm>> gemms = settings.Criteria.ToDictionary(c => c, c => StepGemmRoof.Gemms(
-            settings.Config, settings.MicroBatch * settings.Seq, settings.Batch / settings.MicroBatch, ScoredWeights(settings.Config, c, settings.Lora.Targets)));
+        List<IReadOnlyList<StepGemm>> gemms = settings.Criteria.Select(c => StepGemmRoof.Gemms(
+            settings.Config, settings.MicroBatch * settings.Seq, settings.Batch / settings.MicroBatch, ScoredWeights(settings.Config, c, settings.Lora.Targets))).ToList();
         IReadOnlyDictionary<StepGemm, double> roof;
         using (Context context = backend.CreateContext())
-            roof = StepGemmRoof.Measure(context, gemms.Values.SelectMany(g => g).Distinct().ToList(), settings.BaseDType, RoofWarmup, RoofRepeat);
+            roof = StepGemmRoof.Measure(context, gemms.SelectMany(g => g).Distinct().ToList(), settings.BaseDType, RoofWarmup, RoofRepeat);
         var results = new List<StepBenchResult>();
-        foreach (PruneCriterion criterion in settings.Criteria)
+        for (int i = 0; i < settings.Criteria.Count; i++)
         {
+            PruneCriterion? criterion = settings.Criteria[i];
             progress?.Invoke($"{Name(criterion)}: building the model on {backend.Name}");
-            results.Add(RunCriterion(backend, settings, criterion, gemms[criterion].Select(g => new GemmRoofShape(g, roof[g])).ToList(), progress));
+            results.Add(RunCriterion(backend, settings, criterion, gemms[i].Select(g => new GemmRoofShape(g, roof[g])).ToList(), progress));
         }
         return results;
     }
@@ -117,12 +120,14 @@ public static class StepBench
     private const int RoofWarmup = 2, RoofRepeat = 7;
 
     /// <summary>The base weights whose gradients a criterion computes (the grad criterion's scored linears), by name.</summary>
-    public static ISet<string> ScoredWeights(LlamaConfig config, PruneCriterion criterion, IReadOnlyList<LlamaLinear> targets) =>
+    public static ISet<string> ScoredWeights(LlamaConfig config, PruneCriterion? criterion, IReadOnlyList<LlamaLinear> targets) =>
         criterion != PruneCriterion.Grad ? new HashSet<string>()
             : ScoredLayers(config).SelectMany(l => targets.Select(lin => LlamaTensorLayout.Weight(lin, l))).ToHashSet();
 
-    /// <summary>The criterion's name as on the command line.</summary>
-    public static string Name(PruneCriterion criterion) => criterion.ToString().ToLowerInvariant();
+    /// <summary>The criterion's name as on the command line; "finetune" for the plain fine-tuning step.</summary>
+    public static string Name(PruneCriterion? criterion) => criterion?.ToString().ToLowerInvariant() ?? FinetuneName;
+
+    public const string FinetuneName = "finetune";
 
     /// <summary>
     /// The layers the bench scores: every layer, as `prune --uniform` does. A few-layer stand-in for a deep model (two
@@ -130,7 +135,7 @@ public static class StepBench
     /// </summary>
     public static IReadOnlyList<int> ScoredLayers(LlamaConfig config) => Enumerable.Range(0, config.NumHiddenLayers).ToList();
 
-    private static StepBenchResult RunCriterion(Backend backend, StepBenchSettings s, PruneCriterion criterion, IReadOnlyList<GemmRoofShape> roof,
+    private static StepBenchResult RunCriterion(Backend backend, StepBenchSettings s, PruneCriterion? criterion, IReadOnlyList<GemmRoofShape> roof,
                                                 Action<string>? progress)
     {
         GC.Collect();
@@ -140,8 +145,7 @@ public static class StepBench
         using LlamaWeights weights = LoadWeights(context, s);
         ulong weightBytes = context.GetMemoryStats().CurrentBytes;
         LlamaConfig config = s.Config;
-        IReadOnlyList<int> scored = ScoredLayers(config);
-        var prune = new PruneOptions { Criterion = criterion, ExemptFirst = 0, ExemptLast = 0, Uniform = true };
+        IReadOnlyList<int> scored = criterion is null ? [] : ScoredLayers(config);
         var data = new RandomTokenSamples(config.VocabSize, s.Seq, s.Batch * 4, s.Seed);
         int steps = s.Warmup + s.Repeat + s.ProfileSteps;
         var options = new TrainerOptions
@@ -150,13 +154,16 @@ public static class StepBench
         };
 
         using LoraAdapters lora = LoraAdapters.Create(context, config, s.Lora, FinetuneRun.LoraSeed((ulong)s.Seed));
-        using var masks = new OutputMasks(context, config);
-        using TensorArena? baseGrads = PruneRun.BaseGradients(context, config, scored, criterion, s.Lora.Targets);
+        // The finetune row builds what `finetune` builds: no masks, no importance, no base gradients.
+        using OutputMasks? masks = criterion is null ? null : new OutputMasks(context, config);
+        using TensorArena? baseGrads = criterion is { } c ? PruneRun.BaseGradients(context, config, scored, c, s.Lora.Targets) : null;
         using var graph = new LlamaGraph(weights, lora, masks, s.MicroBatch, s.Seq, baseGrads);
-        using var importance = new ImportanceEstimator(context, config, scored, prune);
+        using ImportanceEstimator? importance = criterion is { } pc
+            ? new ImportanceEstimator(context, config, scored, new PruneOptions { Criterion = pc, ExemptFirst = 0, ExemptLast = 0, Uniform = true })
+            : null;
         using var trainer = new Trainer(graph, [new TrainableArena(lora.Params, lora.Grads)], data, new DataCursor(data.Count, (ulong)s.Seed), options)
         {
-            AfterClip = step => importance.Update(weights, lora, null, baseGrads, (ulong)s.Seed, step),
+            AfterClip = importance is null ? null : step => importance.Update(weights, lora, null, baseGrads, (ulong)s.Seed, step),
         };
 
         string name = Name(criterion);

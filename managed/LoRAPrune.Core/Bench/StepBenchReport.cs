@@ -54,6 +54,16 @@ public sealed record StepBenchReport(DateTimeOffset Date, string ToolVersion, st
                          $"of grad's {Mib(grad.PeakAllocatorBytes)} MiB ({F(100 - 100.0 * r.PeakAllocatorBytes / grad.PeakAllocatorBytes, "0.0")}% less)";
     }
 
+    /// <summary>Each prune row's speed against the finetune row's, when it ran: what scoring and masking cost a step.</summary>
+    public IEnumerable<string> CostLines()
+    {
+        StepBenchResult? finetune = Results.FirstOrDefault(r => r.Criterion is null);
+        if (finetune is null) yield break;
+        foreach (StepBenchResult r in Results.Where(r => r.Criterion is not null))
+            yield return $"{StepBench.Name(r.Criterion)} step {F(r.MedianStepSeconds * 1e3, "0.0")} ms = {F(100.0 * r.MedianStepSeconds / finetune.MedianStepSeconds, "0.0")}% " +
+                         $"of the {StepBench.FinetuneName} step's {F(finetune.MedianStepSeconds * 1e3, "0.0")} ms";
+    }
+
     /// <summary>The settings and conventions, one line each (the header of every rendering).</summary>
     public IEnumerable<string> HeaderLines()
     {
@@ -64,7 +74,8 @@ public sealed record StepBenchReport(DateTimeOffset Date, string ToolVersion, st
         yield return $"model: {Model}; {Shape}; base weights {(s.BaseDType == Native.LpDType.BF16 ? "bf16" : "f32")}";
         yield return $"step: batch {s.Batch} x {s.Seq} tokens ({s.TokensPerStep} tokens) in micro-batches of {s.MicroBatch}; LoRA r {s.Lora.Rank}, alpha {s.Lora.Alpha}, " +
                      $"dropout {s.Lora.Dropout} on {string.Join(",", s.Lora.Targets.Select(t => t.ToString().Replace("Proj", "", StringComparison.Ordinal).ToLowerInvariant()))}; " +
-                     $"output masks on (as a masked prune); every layer scored ({Results.FirstOrDefault()?.ScoredLayers} layers)";
+                     $"prune rows: output masks on (as a masked prune), every layer scored ({Results.FirstOrDefault(r => r.Criterion is not null)?.ScoredLayers ?? 0} layers); " +
+                     $"{StepBench.FinetuneName} row: the step of `finetune` (no masks, no importance)";
         yield return $"timing: {s.Warmup} warm-up steps, median of {s.Repeat} timed steps; breakdown from {s.ProfileSteps} more step(s) with every op synchronised and timed";
     }
 
@@ -128,7 +139,7 @@ public sealed record StepBenchReport(DateTimeOffset Date, string ToolVersion, st
         Table(md, ThroughputColumns, Results.Select(ThroughputCells));
         md.AppendLine("Time per step by op class, ms (share of the profiled step):").AppendLine();
         Table(md, BreakdownColumns, Results.Select(BreakdownCells));
-        foreach (string line in MemoryLines()) md.AppendLine($"- {line}");
+        foreach (string line in MemoryLines().Concat(CostLines())) md.AppendLine($"- {line}");
         foreach (string line in NoteLines()) md.AppendLine($"- {line}");
         md.AppendLine();
         return md.ToString();
@@ -143,7 +154,7 @@ public sealed record StepBenchReport(DateTimeOffset Date, string ToolVersion, st
         text.AppendLine().AppendLine("time per step by op class, ms (share of the profiled step):");
         Aligned(text, BreakdownColumns, Results.Select(BreakdownCells));
         text.AppendLine();
-        foreach (string line in MemoryLines().Concat(NoteLines())) text.AppendLine(line);
+        foreach (string line in MemoryLines().Concat(CostLines()).Concat(NoteLines())) text.AppendLine(line);
         return text.ToString();
     }
 

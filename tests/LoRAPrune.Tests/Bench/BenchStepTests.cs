@@ -37,22 +37,27 @@ public sealed class BenchStepTests : IDisposable
         JsonElement root = json.RootElement;
         Assert.StartsWith("loraprune bench step --config", root.GetProperty("command").GetString());
         Dictionary<string, JsonElement> results = root.GetProperty("results").EnumerateArray().ToDictionary(r => r.GetProperty("criterion").GetString()!);
-        Assert.Equal(["lora", "grad", "magnitude"], results.Keys);
+        Assert.Equal(["lora", "grad", "magnitude", "finetune"], results.Keys);
+        Assert.Contains("lora step", output);
+        Assert.Contains("of the finetune step's", output);
         foreach ((string name, JsonElement r) in results)
         {
+            bool prune = name != "finetune";
             Assert.Equal(2, r.GetProperty("step_ms").GetArrayLength());
             Assert.True(r.GetProperty("tokens_per_s").GetDouble() > 0, name);
             Assert.True(r.GetProperty("gemm_roof_tokens_per_s").GetDouble() > 0, name);
             Assert.True(r.GetProperty("peak_allocator_bytes").GetUInt64() > r.GetProperty("weight_bytes").GetUInt64(), name);
             double classes = r.GetProperty("class_ms").EnumerateObject().Sum(c => c.Value.GetDouble());
             Assert.Equal(r.GetProperty("profiled_step_ms").GetDouble(), classes, 6);
-            Assert.True(r.GetProperty("class_ms").GetProperty("importance").GetDouble() > 0, name);
+            // Only a prune step scores importance; the finetune step never calls an importance op.
+            Assert.Equal(prune, r.GetProperty("class_ms").GetProperty("importance").GetDouble() > 0);
             Assert.True(r.GetProperty("op_ms").TryGetProperty("cross_entropy_forward_backward", out _), name);
         }
         // The grad criterion holds an f32 gradient of every scored linear: all 2 layers x 7 projections of the tiny model.
         long scored = 2 * (16 * 16 + 2 * 8 * 16 + 16 * 16 + 3 * 24 * 16);
         Assert.Equal(scored, results["grad"].GetProperty("base_gradient_elements").GetInt64());
         Assert.Equal(0, results["lora"].GetProperty("base_gradient_elements").GetInt64());
+        Assert.Equal(0, results["finetune"].GetProperty("base_gradient_elements").GetInt64());
         ulong Peak(string criterion) => results[criterion].GetProperty("peak_allocator_bytes").GetUInt64();
         Assert.True(Peak("grad") >= Peak("magnitude") + (ulong)scored * 4, $"grad {Peak("grad")}, magnitude {Peak("magnitude")}");
         Assert.True(Peak("grad") > Peak("lora"), $"grad {Peak("grad")}, lora {Peak("lora")}");
