@@ -32,6 +32,8 @@ case "$config" in Debug|Release) ;; *) echo "build.sh: --config must be Debug or
 case "$device" in ""|cpu|cudaemu|cuda) ;; *) echo "build.sh: --device must be cpu, cudaemu or cuda, not '$device'" >&2; exit 2 ;; esac
 # LP_CUDA=ON in the environment makes a missing nvcc an error (CI uses it).
 [[ "${LP_CUDA:-}" == "ON" && "$cuda" != "OFF" ]] && cuda="ON"
+# The demo runs on the cpu backend: it skips the (slow) nvcc build unless LP_CUDA=ON asks for it.
+[[ "$verb" == "demo" && "$cuda" == "AUTO" ]] && cuda="OFF"
 if [[ $sanitize -eq 1 && "$verb" != "test" ]]; then echo "build.sh: --sanitize goes with test" >&2; exit 2; fi
 
 # ---- system packages (Debian/Ubuntu) ----------------------------------------------------------
@@ -126,6 +128,22 @@ dotnet_build() {
 
 cli() {
   dotnet "$here/managed/LoRAPrune.Cli/bin/$config/net10.0/loraprune.dll" "$@"
+}
+
+# The demo: the corpora (downloaded once, hashes checked), then LoRAPrune on the default model:
+# 50% of the KV groups and MLP channels of the pruned layers, `lora` criterion, cpu backend, fine-tuned
+# on the train splits only, then the before/after perplexity table on both test splits.
+# Its output (build/demo) is replaced on every run.
+demo() {
+  local model="$here/models/lp-llama-14m" out="$here/build/demo"
+  [[ -f "$model/config.json" ]] || { echo "build.sh: the default model $model is missing from the checkout" >&2; exit 1; }
+  cli devices
+  cli data fetch
+  rm -rf "$out"
+  cli prune --model "$model" --data sotu:train brown:train moby:train --device cpu \
+    --ratio 0.5 --criterion lora --steps 100 --batch 8 --micro-batch 8 --seq 128 --lr 5e-4 \
+    --save-every 0 --out "$out"
+  echo "build.sh: demo done. Pruned model: build/demo/model; report: build/demo/report.md"
 }
 
 # Worst normalised error per op and backend variant, and the largest case (elements of all its
@@ -255,6 +273,6 @@ dotnet_build
 case "$verb" in
   build) echo "build.sh: built ($config). Try: ./build.sh demo" ;;
   test) if [[ $sanitize -eq 1 ]]; then run_sanitized_tests; else llama_cpp_for_tests; run_tests "$here/build/$config"; fi ;;
-  demo) cli devices ;;
+  demo) demo ;;
   bench) cli bench kernels ${device:+--backend "$device"} ;;
 esac
