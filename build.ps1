@@ -12,6 +12,8 @@ param(
 $ErrorActionPreference = "Stop"
 $here = $PSScriptRoot
 $cuda = if ($NoCuda) { "OFF" } elseif ($env:LP_CUDA -eq "ON") { "ON" } else { "AUTO" }
+# The demo runs on the cpu backend: it skips the (slow) nvcc build unless LP_CUDA=ON asks for it.
+if ($Verb -eq "demo" -and $cuda -eq "AUTO") { $cuda = "OFF" }
 
 function Ensure-Tools {
   foreach ($tool in @("cmake", "dotnet")) {
@@ -36,6 +38,22 @@ function Dotnet-Build {
 
 function Cli {
   dotnet (Join-Path $here "managed/LoRAPrune.Cli/bin/$Config/net10.0/loraprune.dll") @args
+  if ($LASTEXITCODE -ne 0) { throw "build.ps1: loraprune $($args[0]) failed (exit $LASTEXITCODE)" }
+}
+
+# The demo, as in build.sh: the corpora, then LoRAPrune at 0.5 with the lora criterion on the cpu
+# backend on the default model, fine-tuned on the train splits only, then the before/after table.
+function Run-Demo {
+  $model = Join-Path $here "models/lp-llama-14m"
+  $out = Join-Path $here "build/demo"
+  if (-not (Test-Path (Join-Path $model "config.json"))) { throw "build.ps1: the default model $model is missing from the checkout" }
+  Cli devices
+  Cli data fetch
+  Remove-Item -Recurse -Force $out -ErrorAction SilentlyContinue
+  Cli prune --model $model --data sotu:train brown:train moby:train --device cpu `
+    --ratio 0.5 --criterion lora --steps 100 --batch 8 --micro-batch 8 --seq 128 --lr 5e-4 `
+    --save-every 0 --out $out
+  Write-Output "build.ps1: demo done. Pruned model: build/demo/model; report: build/demo/report.md"
 }
 
 # Prints "N passed, N failed, N skipped" from the native CTest log and the .NET TRX results.
@@ -81,6 +99,6 @@ Dotnet-Build
 switch ($Verb) {
   "build" { Write-Output "build.ps1: built ($Config). Try: .\build.ps1 demo" }
   "test" { Run-Tests }
-  "demo" { Cli devices }
+  "demo" { Run-Demo }
   "bench" { if ($Device) { Cli bench kernels --backend $Device @Rest } else { Cli bench kernels @Rest } }
 }
