@@ -53,6 +53,21 @@ __device__ __forceinline__ float block_logsumexp(OnlineSum v, float* partial_m, 
     return total.m + logf(total.s);
 }
 
+// This thread's online (max, sum of exp) over its strided share of one row of V logits.
+__device__ __forceinline__ OnlineSum thread_row_sum(const float* z, int64_t V) {
+    OnlineSum acc = {-INFINITY, 0.0f};
+    for (int64_t v = threadIdx.x; v < V; v += blockDim.x) {
+        const float x = z[v];
+        if (x > acc.m) {
+            acc.s = acc.s * expf(acc.m - x) + 1.0f;
+            acc.m = x;
+        } else if (x != -INFINITY) {  // exp(-inf) adds nothing; a NaN falls through and propagates
+            acc.s += expf(x - acc.m);
+        }
+    }
+    return acc;
+}
+
 __global__ void cross_entropy_forward_kernel(const float* logits,     // (N, V)
                                              const int32_t* targets,  // (N)
                                              float* losses,           // (N)
@@ -62,17 +77,7 @@ __global__ void cross_entropy_forward_kernel(const float* logits,     // (N, V)
     __shared__ float partial_s[kWarpSize];
     for (int64_t n = blockIdx.x; n < N; n += gridDim.x) {
         const float* z = logits + n * V;
-        OnlineSum acc = {-INFINITY, 0.0f};
-        for (int64_t v = threadIdx.x; v < V; v += blockDim.x) {
-            const float x = z[v];
-            if (x > acc.m) {
-                acc.s = acc.s * expf(acc.m - x) + 1.0f;
-                acc.m = x;
-            } else if (x != -INFINITY) {  // exp(-inf) adds nothing; a NaN falls through and propagates
-                acc.s += expf(x - acc.m);
-            }
-        }
-        const float row_lse = block_logsumexp(acc, partial_m, partial_s);
+        const float row_lse = block_logsumexp(thread_row_sum(z, V), partial_m, partial_s);
         if (threadIdx.x != 0) continue;
         lse[n] = row_lse;
         const int32_t target = targets[n];
@@ -127,17 +132,7 @@ __global__ void cross_entropy_forward_backward_kernel(const float* logits,     /
         const bool ignored = target == ignore_index;
         const bool valid = !ignored && target >= 0 && target < V;
         const float target_logit = threadIdx.x == 0 && valid ? z[target] : 0.0f;
-        OnlineSum acc = {-INFINITY, 0.0f};
-        for (int64_t v = threadIdx.x; v < V; v += blockDim.x) {
-            const float x = z[v];
-            if (x > acc.m) {
-                acc.s = acc.s * expf(acc.m - x) + 1.0f;
-                acc.m = x;
-            } else if (x != -INFINITY) {  // exp(-inf) adds nothing; a NaN falls through and propagates
-                acc.s += expf(x - acc.m);
-            }
-        }
-        const float row_lse = block_logsumexp(acc, partial_m, partial_s);
+        const float row_lse = block_logsumexp(thread_row_sum(z, V), partial_m, partial_s);
         if (threadIdx.x == 0) {
             lse[n] = row_lse;
             losses[n] = valid ? row_lse - target_logit : 0.0f;
