@@ -18,14 +18,13 @@ namespace {
 
 constexpr int64_t kQueryBlock = 64;
 
-// Runs task(index, slot) for index in [0, count): in parallel over OpenMP threads with one BLAS
-// thread each when count is large enough to feed them, else in order with every BLAS thread.
+// Runs task(index, slot) for index in [0, count): in parallel over OpenMP threads (each task's GEMMs on its
+// own thread) when count is large enough to feed them, else in order, each GEMM split over the threads.
 // `slot` names the calling thread's private scratch.
 template <class F>
 void for_each_head(int64_t count, F&& task) {
     const int threads = max_threads();
     if (count >= threads && threads > 1) {
-        BlasSingleThread single;
 #pragma omp parallel for schedule(dynamic, 1)
         for (int64_t i = 0; i < count; ++i) task(i, omp_get_thread_num());
     } else {

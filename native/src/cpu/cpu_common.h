@@ -1,7 +1,8 @@
 // cpu_common.h — helpers shared by the CPU backend's op files: typed tensor access, the row-major
 // SGEMM wrapper over OpenBLAS, bf16 -> f32 staging of weights, and the OpenMP conventions.
-// Determinism: every reduction sums in an order fixed by the shapes alone (never by the thread
-// count), so results are bit-identical from run to run and across OMP_NUM_THREADS settings.
+// Determinism: every reduction of ours sums in an order fixed by the shapes alone (never by the thread
+// count); GEMMs are split by shape and thread count (sgemm below). Results are bit-identical from run to run
+// for a fixed OMP_NUM_THREADS.
 #pragma once
 
 #include "../common/backend.h"
@@ -10,6 +11,7 @@
 #include <cblas.h>
 #include <omp.h>
 
+#include <algorithm>
 #include <climits>
 #include <cstdint>
 #include <initializer_list>
@@ -76,32 +78,56 @@ inline void check_blas(std::initializer_list<int64_t> sizes) {
     for (int64_t v : sizes) blas_int(v);
 }
 
-// Row-major C (m,n) = alpha * op(A) * op(B) + beta * C with leading dimensions lda, ldb, ldc.
-// beta == 0 means C is not read (OpenBLAS writes zeros first, so NaNs in C do not propagate).
-inline void sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda, const float* b, int64_t ldb, float beta,
-                  float* c, int64_t ldc) {
+inline int max_threads() { return omp_get_max_threads(); }
+
+// One SGEMM on the calling thread (OpenBLAS itself is kept single-threaded: see sgemm below).
+inline void sgemm_serial(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda, const float* b, int64_t ldb,
+                         float beta, float* c, int64_t ldc) {
     cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, blas_int(m), blas_int(n), blas_int(k), alpha, a, blas_int(lda),
                 b, blas_int(ldb), beta, c, blas_int(ldc));
 }
 
-// While alive, OpenBLAS runs single-threaded so that GEMMs issued from inside an OpenMP parallel
-// region (one per attention head, per importance tile, ...) do not oversubscribe the cores.
-class BlasSingleThread {
-public:
-    BlasSingleThread() : saved_(openblas_get_num_threads()) {
-        if (saved_ != 1) openblas_set_num_threads(1);
-    }
-    ~BlasSingleThread() {
-        if (saved_ != 1) openblas_set_num_threads(saved_);
-    }
-    BlasSingleThread(const BlasSingleThread&) = delete;
-    BlasSingleThread& operator=(const BlasSingleThread&) = delete;
+// GEMMs with fewer multiply-adds than this run on one thread (splitting costs more than it saves).
+constexpr double kGemmParallelMin = 262144.0;
+// Block boundaries of a split GEMM fall on multiples of this many rows or columns (OpenBLAS micro-tile widths divide it).
+constexpr int64_t kGemmSplitAlign = 16;
 
-private:
-    int saved_;
-};
+// Row-major C (m,n) = alpha * op(A) * op(B) + beta * C with leading dimensions lda, ldb, ldc.
+// beta == 0 means C is not read (OpenBLAS writes zeros first, so NaNs in C do not propagate).
+// Threading: the backend has one thread pool, OpenMP's. OpenBLAS runs single-threaded (set when the
+// library loads), and this wrapper splits C into one block of rows (or of columns, when C is wider than
+// tall) per OpenMP thread. Two pools on two cores made each wait for the other's spinning threads:
+// an SGEMM right after an OpenMP loop ran at half speed. Each element of C is still one OpenBLAS dot
+// product over all of k, and the split depends on the shape and the thread count only, so results are
+// reproducible for a fixed thread count. Called inside a parallel region, it runs on the calling thread.
+inline void sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda, const float* b, int64_t ldb, float beta,
+                  float* c, int64_t ldc) {
+    check_blas({m, n, k, lda, ldb, ldc});
+    const bool split_m = m >= n;
+    const int64_t extent = split_m ? m : n;
+    const int64_t parts = std::min<int64_t>(omp_in_parallel() ? 1 : max_threads(), (extent + kGemmSplitAlign - 1) / kGemmSplitAlign);
+    if (parts <= 1 || double(m) * double(n) * double(k) < kGemmParallelMin) {
+        sgemm_serial(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        return;
+    }
+    // Block p covers [bound(p), bound(p + 1)) of the split dimension.
+    auto bound = [&](int64_t p) { return p == parts ? extent : (extent * p / parts) / kGemmSplitAlign * kGemmSplitAlign; };
+#pragma omp parallel for schedule(static, 1) num_threads(int(parts))
+    for (int64_t p = 0; p < parts; ++p) {
+        const int64_t lo = bound(p), hi = bound(p + 1);
+        if (hi <= lo) continue;
+        if (split_m) {
+            // Rows [lo, hi) of C: rows of op(A).
+            const float* ab = ta ? a + lo : a + lo * lda;
+            sgemm_serial(ta, tb, hi - lo, n, k, alpha, ab, lda, b, ldb, beta, c + lo * ldc, ldc);
+        } else {
+            // Columns [lo, hi) of C: columns of op(B).
+            const float* bb = tb ? b + lo * ldb : b + lo;
+            sgemm_serial(ta, tb, m, hi - lo, k, alpha, a, lda, bb, ldb, beta, c + lo, ldc);
+        }
+    }
+}
 
-inline int max_threads() { return omp_get_max_threads(); }
 
 // Double-precision sums with four interleaved partial sums (fixed order, so deterministic).
 inline double sum_f64(const float* x, int64_t n) {

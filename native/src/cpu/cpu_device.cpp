@@ -88,6 +88,13 @@ void device_info(int device, lp_device_info* out) {
     out->multiprocessors = threads;
 }
 
+// The backend's only thread pool is OpenMP's: OpenBLAS is made single-threaded once, when the library loads, and
+// lp::cpu::sgemm splits each large product over the OpenMP threads (cpu_common.h says why).
+[[maybe_unused]] const bool blas_single_threaded = [] {
+    openblas_set_num_threads(1);
+    return true;
+}();
+
 // Ops run synchronously on the calling thread: the context carries no backend state.
 void context_init(lp_context* ctx) { ctx->backend = nullptr; }
 

@@ -64,10 +64,9 @@ void gemm(lp_context* ctx, const lp_tensor& a, const lp_tensor& b, const lp_tens
     check_blas({m, n, k, oa.ld, ob.ld, lc.ld});
 
     // Many small products: one single-threaded SGEMM per batch entry on each OpenMP thread.
-    // Few or large products: one after the other, each using every OpenBLAS thread.
+    // Few or large products: one after the other, each split over the OpenMP threads.
     const bool many_small = batch >= 2 * max_threads() && double(m) * double(n) * double(k) < 64.0 * 64.0 * 64.0 * 8.0;
     if (many_small) {
-        BlasSingleThread single;
 #pragma omp parallel for schedule(static)
         for (int64_t i = 0; i < batch; ++i)
             sgemm(trans_a, trans_b, m, n, k, alpha, oa.data + i * oa.batch_stride, oa.ld, ob.data + i * ob.batch_stride, ob.ld, beta, cdata + i * lc.batch_stride,

@@ -126,7 +126,6 @@ void importance_accumulate(lp_context* ctx, const lp_tensor& w, const lp_tensor*
 
     const int threads = max_threads();
     if (groups > 1 && threads > 1) {
-        BlasSingleThread single;
 #pragma omp parallel for schedule(dynamic, 1)
         for (int64_t grp = 0; grp < groups; ++grp) run_group(grp, omp_get_thread_num());
     } else {
