@@ -162,7 +162,7 @@ public sealed record StepBenchReport(DateTimeOffset Date, string ToolVersion, st
     public static IEnumerable<string> NoteLines()
     {
         yield return "GEMM roof: the step's frozen-base GEMMs (forward and activation backward of every linear and the LM head; the grad " +
-                     "criterion's weight gradients too), each timed alone at its shape through lp_op_gemm in this run; roof tokens/s = tokens / their summed time; " +
+                     "criterion's weight gradients too), each timed alone at its shape through lp_op_gemm in this run, before and after the steps (each shape keeps its faster pass); roof tokens/s = tokens / their summed time; " +
                      "% of roof = that time / the step's median time.";
         yield return "peak alloc: the context's allocator high-water mark (weights, adapters, optimizer state, activations, gradients, scratch); " +
                      "peak RSS: the whole process's resident high-water mark over the criterion (host copies and the .NET runtime included).";
