@@ -19,14 +19,16 @@
 
 // A function compiled twice, for the x86-64 baseline and for AVX2, the copy chosen once at load time (GNU ifunc).
 // Used for the vectorisable loops (exponentials, dropout draws); each one is written so every copy gives the same bits.
+// LP_CPU_CLONES_512 adds an AVX-512 copy, for the loops that gain from it: the dropout hash (native 64-bit multiplies)
+// and the vocabulary-wide cross-entropy rows (sixteen exponentials a step). The library is built with
+// -ffp-contract=off, so that copy does no multiply-add contraction and rounds as the others do. (The short-row loops of
+// SwiGLU and attention stay without it: their eight-lane selects cost more as AVX-512 mask moves, about 15% on SwiGLU.)
 #if defined(__GNUC__) && defined(__x86_64__) && defined(__linux__)
 #define LP_CPU_CLONES __attribute__((target_clones("avx2", "default")))
-// The dropout hash loops also get an AVX-512 copy, whose native 64-bit multiply is what makes them fast; their only
-// float arithmetic is one multiply per element, so no multiply-add contraction can make that copy's results differ.
-#define LP_CPU_CLONES_INT __attribute__((target_clones("arch=x86-64-v4", "avx2", "default")))
+#define LP_CPU_CLONES_512 __attribute__((target_clones("arch=x86-64-v4", "avx2", "default")))
 #else
 #define LP_CPU_CLONES
-#define LP_CPU_CLONES_INT
+#define LP_CPU_CLONES_512
 #endif
 
 #if defined(__GNUC__)

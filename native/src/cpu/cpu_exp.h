@@ -1,9 +1,10 @@
-// cpu_exp.h — exp(x) for the CPU backend's softmax loops, eight lanes at a time. libm's expf costs about
+// cpu_exp.h — exp(x) for the CPU backend's softmax loops, eight or sixteen lanes at a time. libm's expf costs about
 // 4.7 ns per call on the x86-64 baseline and made the vocabulary-wide cross-entropy exp-bound; this one is
 // Cephes' expf (x = n ln2 + r with |r| <= ln2/2, exp(r) by a degree-6 polynomial, 2^n put into the exponent
 // bits; relative error below 1e-7) in GCC/Clang vector types, so the same source compiles to SSE2 on the
-// baseline and to AVX2 in a target clone. No step uses a fused multiply-add, so every lane, the scalar tail
-// and every clone give bit-identical results: a machine's results never depend on which clone it picks.
+// baseline and to AVX2 (and AVX-512) in target clones. No step uses a fused multiply-add (the library is built with
+// -ffp-contract=off), so every lane, the scalar tail and every clone give bit-identical results: a machine's
+// results never depend on which clone it picks.
 // Below -87.33 the result is 0, above 88 it is +inf (libm gives 0 and inf from about -103 and 88.7; the results
 // in between are below FLT_MIN or above 1.6e38, where no caller's result changes by more than a denormal); NaN propagates.
 // exp_sum and row_max are the softmax building blocks; they are inlined into each caller's target clones.
@@ -66,28 +67,43 @@ LP_CPU_INLINE f32x8 load8(const float* p) {
 
 LP_CPU_INLINE void store8(float* p, f32x8 v) { std::memcpy(p, &v, sizeof v); }
 
-// exp_poly on eight lanes.
-LP_CPU_INLINE f32x8 exp_poly8(f32x8 x) {
+typedef float f32x16 __attribute__((vector_size(64)));
+typedef int32_t i32x16 __attribute__((vector_size(64)));
+
+LP_CPU_INLINE f32x16 load16(const float* p) {
+    f32x16 v;
+    std::memcpy(&v, p, sizeof v);
+    return v;
+}
+
+LP_CPU_INLINE void store16(float* p, f32x16 v) { std::memcpy(p, &v, sizeof v); }
+
+// exp_poly on every lane of F (f32x8 or f32x16; I the matching integer vector).
+template <class F, class I>
+LP_CPU_INLINE F exp_poly_lanes(F x) {
     using namespace exp_detail;
-    const i32x8 under = x < kUnderflow, over = x > kOverflow;
-    const f32x8 v = under ? f32x8{} + kUnderflow : over ? f32x8{} + kOverflow : x;
-    const f32x8 t = v * kLog2e + 0.5f;
-    i32x8 n = __builtin_convertvector(t, i32x8);
-    n = __builtin_convertvector(n, f32x8) > t ? n - 1 : n;
-    const f32x8 fn = __builtin_convertvector(n, f32x8);
-    const f32x8 r = v - fn * kLn2Hi - fn * kLn2Lo;
-    f32x8 p = f32x8{} + kP0;
+    const I under = x < kUnderflow, over = x > kOverflow;
+    const F v = under ? F{} + kUnderflow : over ? F{} + kOverflow : x;
+    const F t = v * kLog2e + 0.5f;
+    I n = __builtin_convertvector(t, I);
+    n = __builtin_convertvector(n, F) > t ? n - 1 : n;
+    const F fn = __builtin_convertvector(n, F);
+    const F r = v - fn * kLn2Hi - fn * kLn2Lo;
+    F p = F{} + kP0;
     p = p * r + kP1;
     p = p * r + kP2;
     p = p * r + kP3;
     p = p * r + kP4;
     p = p * r + kP5;
     p = p * r * r + r + 1.0f;
-    const i32x8 bits = (n + 127) << 23;
-    f32x8 scale;
+    const I bits = (n + 127) << 23;
+    F scale;
     std::memcpy(&scale, &bits, sizeof scale);
-    return under ? f32x8{} : over ? f32x8{} + std::numeric_limits<float>::infinity() : p * scale;
+    return under ? F{} : over ? F{} + std::numeric_limits<float>::infinity() : p * scale;
 }
+
+LP_CPU_INLINE f32x8 exp_poly8(f32x8 x) { return exp_poly_lanes<f32x8, i32x8>(x); }
+LP_CPU_INLINE f32x16 exp_poly16(f32x16 x) { return exp_poly_lanes<f32x16, i32x16>(x); }
 #endif
 
 // Elements summed in f32 per lane before the lane's f64 accumulator takes them (32 terms per lane).
@@ -96,15 +112,26 @@ constexpr int64_t kExpSumBlock = 256;
 // sum_j exp(row[j] - shift) over j < n; with kStore each term is also written to out[j] (out may alias row).
 // Element j goes to lane j % 8, summed in f32 within blocks of kExpSumBlock elements and in f64 across blocks,
 // and the lanes are added in a fixed order: the same bits for every thread count, machine and target clone.
-template <bool kStore>
+// kWide takes sixteen elements a step (for an AVX-512 target: GCC lowers 64-byte vectors poorly to AVX2, where the
+// eight-lane step is the faster); both give the same bits.
+template <bool kStore, bool kWide = false>
 LP_CPU_INLINE double exp_sum(const float* row, float shift, float* out, int64_t n) {
     double lanes[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     const int64_t n8 = n - n % 8;
     for (int64_t b = 0; b < n8; b += kExpSumBlock) {
         const int64_t end = b + kExpSumBlock < n8 ? b + kExpSumBlock : n8;
 #if LP_CPU_HAS_VEC8
+        // kWide: sixteen elements a step, their halves added to the eight lane sums one after the other (the order
+        // of eight elements a step).
         f32x8 acc = {};
-        for (int64_t j = b; j < end; j += 8) {
+        int64_t j = b;
+        for (; kWide && j + 16 <= end; j += 16) {
+            const f32x16 e = exp_poly16(load16(row + j) - shift);
+            if (kStore) store16(out + j, e);
+            acc += __builtin_shufflevector(e, e, 0, 1, 2, 3, 4, 5, 6, 7);
+            acc += __builtin_shufflevector(e, e, 8, 9, 10, 11, 12, 13, 14, 15);
+        }
+        for (; j < end; j += 8) {
             const f32x8 e = exp_poly8(load8(row + j) - shift);
             if (kStore) store8(out + j, e);
             acc += e;

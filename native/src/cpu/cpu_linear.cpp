@@ -26,7 +26,7 @@ LP_CPU_INLINE float factor_of(uint64_t seed, uint64_t counter, float p, float ke
 }
 
 // y[e] = x[e] * factor(index0 + e) for e < count: drop(x) over elements [index0, index0 + count). y may alias x.
-LP_CPU_CLONES_INT void dropout_span(const float* x, float* y, int64_t count, uint64_t index0, float p, uint64_t seed, uint64_t offset) {
+LP_CPU_CLONES_512 void dropout_span(const float* x, float* y, int64_t count, uint64_t index0, float p, uint64_t seed, uint64_t offset) {
     if (p <= 0.0f) {
         for (int64_t e = 0; e < count; ++e) y[e] = x[e] * 1.0f;
         return;
@@ -37,7 +37,7 @@ LP_CPU_CLONES_INT void dropout_span(const float* x, float* y, int64_t count, uin
 }
 
 // f[e] = factor(index0 + e) for e < count: the factors themselves, for a backward that applies them twice.
-LP_CPU_CLONES_INT void dropout_factors(float* f, int64_t count, uint64_t index0, float p, uint64_t seed, uint64_t offset) {
+LP_CPU_CLONES_512 void dropout_factors(float* f, int64_t count, uint64_t index0, float p, uint64_t seed, uint64_t offset) {
     if (p <= 0.0f) {
         for (int64_t e = 0; e < count; ++e) f[e] = 1.0f;
         return;

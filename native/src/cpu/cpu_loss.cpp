@@ -22,22 +22,39 @@ void check_targets(const int32_t* t, int64_t N, int64_t V, int32_t ignore_index)
                                               ") and is not ignore_index=" + std::to_string(ignore_index));
 }
 
-// The per-row kernels, each compiled for the baseline and for AVX2 (picked once at load time).
-LP_CPU_CLONES double row_lse(const float* row, int64_t V) {
+// True where the AVX-512 copies below run: their exponentials then take sixteen lanes a step.
+const bool kWideExp = [] {
+#if defined(__GNUC__) && defined(__x86_64__)
+    return __builtin_cpu_supports("avx512f") != 0;
+#else
+    return false;
+#endif
+}();
+
+// The per-row kernels, each compiled for the baseline, AVX2 and AVX-512 (picked once at load time); the wide and
+// narrow exponential steps give the same bits.
+template <bool kWide>
+LP_CPU_INLINE double row_lse_impl(const float* row, int64_t V) {
     const float mx = row_max(row, V);
-    return double(mx) + std::log(exp_sum<false>(row, mx, nullptr, V));
+    return double(mx) + std::log(exp_sum<false, kWide>(row, mx, nullptr, V));
 }
 
+LP_CPU_CLONES_512 double row_lse(const float* row, int64_t V) { return kWideExp ? row_lse_impl<true>(row, V) : row_lse_impl<false>(row, V); }
+
 // drow = dloss * exp(row - lse); drow may alias row.
-LP_CPU_CLONES void row_softmax_scaled(const float* row, float lse, float dloss, float* drow, int64_t V) {
-    exp_sum<true>(row, lse, drow, V);
+LP_CPU_CLONES_512 void row_softmax_scaled(const float* row, float lse, float dloss, float* drow, int64_t V) {
+    if (kWideExp) {
+        exp_sum<true, true>(row, lse, drow, V);
+    } else {
+        exp_sum<true, false>(row, lse, drow, V);
+    }
     for (int64_t j = 0; j < V; ++j) drow[j] *= dloss;
 }
 
 // log-sum-exp of the row, and drow = dloss * (softmax(row) - onehot(target)) from the same exponentials; drow may alias row.
-LP_CPU_CLONES double row_lse_and_gradient(const float* row, int32_t target, float dloss, float* drow, int64_t V) {
+LP_CPU_CLONES_512 double row_lse_and_gradient(const float* row, int32_t target, float dloss, float* drow, int64_t V) {
     const float mx = row_max(row, V);
-    const double sum = exp_sum<true>(row, mx, drow, V);
+    const double sum = kWideExp ? exp_sum<true, true>(row, mx, drow, V) : exp_sum<true, false>(row, mx, drow, V);
     const float scale = float(double(dloss) / sum);
     const float target_p = float(double(drow[target]) / sum);
     for (int64_t j = 0; j < V; ++j) drow[j] *= scale;
