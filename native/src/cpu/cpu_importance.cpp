@@ -18,6 +18,32 @@ constexpr int64_t kMaxTileRows = 64;
 constexpr int64_t kTileElems = int64_t(1) << 20;  // f32 elements of one (rows, IN) tile
 constexpr int64_t kGroups = 16;
 
+// Sum over j < n of |g[j] * w[j]| (of |w[j]| when g is null), each term rounded to f32 and summed in double in 8
+// interleaved partial sums combined pairwise: a fixed order that vectorises (two partial sums made a latency-bound chain).
+LP_CPU_CLONES double row_abs_sum(const float* w, const float* g, int64_t n) {
+    double s[8] = {};
+    int64_t j = 0;
+    if (g) {
+        for (; j + 8 <= n; j += 8)
+            for (int l = 0; l < 8; ++l) s[l] += double(std::fabs(g[j + l] * w[j + l]));
+        for (int l = 0; j + l < n; ++l) s[l] += double(std::fabs(g[j + l] * w[j + l]));
+    } else {
+        for (; j + 8 <= n; j += 8)
+            for (int l = 0; l < 8; ++l) s[l] += double(std::fabs(w[j + l]));
+        for (int l = 0; j + l < n; ++l) s[l] += double(std::fabs(w[j + l]));
+    }
+    return ((s[0] + s[4]) + (s[2] + s[6])) + ((s[1] + s[5]) + (s[3] + s[7]));
+}
+
+// cs[j] += |g[j] * w[j]| (|w[j]| when g is null) for j < n, in double.
+LP_CPU_CLONES void add_abs_columns(double* cs, const float* w, const float* g, int64_t n) {
+    if (g) {
+        for (int64_t j = 0; j < n; ++j) cs[j] += double(std::fabs(g[j] * w[j]));
+    } else {
+        for (int64_t j = 0; j < n; ++j) cs[j] += double(std::fabs(w[j]));
+    }
+}
+
 }  // namespace
 
 void importance_accumulate(lp_context* ctx, const lp_tensor& w, const lp_tensor* a, const lp_tensor* b, const lp_tensor* ga, const lp_tensor* gb, const lp_tensor* gw,
@@ -99,26 +125,9 @@ void importance_accumulate(lp_context* ctx, const lp_tensor& w, const lp_tensor*
                 const float* wr = wt + i * IN;
                 const float* gr = gt ? gt + i * IN : nullptr;
                 if (axis == 0) {
-                    double s0 = 0, s1 = 0;
-                    int64_t j = 0;
-                    if (gr) {
-                        for (; j + 2 <= IN; j += 2) {
-                            s0 += std::fabs(gr[j] * wr[j]);
-                            s1 += std::fabs(gr[j + 1] * wr[j + 1]);
-                        }
-                        for (; j < IN; ++j) s0 += std::fabs(gr[j] * wr[j]);
-                    } else {
-                        for (; j + 2 <= IN; j += 2) {
-                            s0 += std::fabs(wr[j]);
-                            s1 += std::fabs(wr[j + 1]);
-                        }
-                        for (; j < IN; ++j) s0 += std::fabs(wr[j]);
-                    }
-                    accp[i0 + i] = float(double(accp[i0 + i]) + (s0 + s1));
-                } else if (gr) {
-                    for (int64_t j = 0; j < IN; ++j) cs[j] += std::fabs(gr[j] * wr[j]);
+                    accp[i0 + i] = float(double(accp[i0 + i]) + row_abs_sum(wr, gr, IN));
                 } else {
-                    for (int64_t j = 0; j < IN; ++j) cs[j] += std::fabs(wr[j]);
+                    add_abs_columns(cs, wr, gr, IN);
                 }
             }
         }
