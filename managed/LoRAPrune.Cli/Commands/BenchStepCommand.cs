@@ -24,7 +24,7 @@ internal sealed class BenchStepCommand : Command
     private readonly Option<int> _seq = new("--seq") { HelpName = "T", Description = "Tokens per sample.", DefaultValueFactory = _ => 128 };
     private readonly Option<string> _dtype = new("--dtype") { Description = "Storage of the frozen base weights: f32 or bf16.", DefaultValueFactory = _ => "f32" };
     private readonly Option<int> _rank = new("--rank") { HelpName = "R", Description = "LoRA rank on all seven projections.", DefaultValueFactory = _ => 8 };
-    private readonly Option<int> _warmup = new("--warmup") { HelpName = "N", Description = "Untimed steps per criterion.", DefaultValueFactory = _ => 2 };
+    private readonly Option<int> _warmup = new("--warmup") { HelpName = "N", Description = "Untimed steps per criterion (default 5: the first steps of a run also pay for .NET tiered JIT compilation).", DefaultValueFactory = _ => StepBenchSettings.DefaultWarmup };
     private readonly Option<int> _repeat = new("--repeat") { HelpName = "N", Description = "Timed steps per criterion (tokens/s from their median).", DefaultValueFactory = _ => 5 };
     private readonly Option<int> _profile = new("--profile-steps") { HelpName = "N", Description = "Steps with per-op timing for the breakdown (0: none).", DefaultValueFactory = _ => 2 };
     private readonly Option<string> _device = new("--device") { Description = "Backend.", DefaultValueFactory = _ => "auto" };

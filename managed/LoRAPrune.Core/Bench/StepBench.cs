@@ -30,8 +30,12 @@ public sealed record StepBenchSettings
     public int MicroBatch { get; init; } = 8;
     public int Seq { get; init; } = 128;
 
-    /// <summary>Untimed steps first (scratch growth, page faults, BLAS warm-up).</summary>
-    public int Warmup { get; init; } = 2;
+    /// <summary>Untimed steps first (scratch growth, page faults, BLAS warm-up, and .NET's tiered JIT, which recompiles
+    /// the step's managed code in the background over its first steps: after 2 warm-up steps the first timed steps of a run
+    /// were still 10-25% slow).</summary>
+    public int Warmup { get; init; } = DefaultWarmup;
+
+    public const int DefaultWarmup = 5;
 
     /// <summary>Timed steps; tokens/s is taken from their median.</summary>
     public int Repeat { get; init; } = 5;
