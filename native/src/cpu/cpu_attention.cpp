@@ -1,7 +1,7 @@
 // cpu_attention.cpp — causal grouped-query attention on the CPU, forward and backward. Each head
 // works on its strided slices of q/k/v (row stride H*D or KVH*D) in blocks of query rows: a block
 // only multiplies the keys up to its last row (causal), through OpenBLAS into a (block, T) scratch.
-// Heads run in parallel on OpenMP threads with single-threaded BLAS when there are enough of them.
+// Heads run in parallel on OpenMP threads (each head's SGEMMs on its own thread) when there are enough of them.
 // Softmax rows take their exponentials from cpu_exp.h (vectorised, bit-identical on every machine).
 #include "cpu_common.h"
 #include "cpu_exp.h"
