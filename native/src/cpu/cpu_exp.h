@@ -59,24 +59,22 @@ inline float exp_poly(float x) {
 typedef float f32x8 __attribute__((vector_size(32)));
 typedef int32_t i32x8 __attribute__((vector_size(32)));
 
-LP_CPU_INLINE f32x8 load8(const float* p) {
-    f32x8 v;
-    std::memcpy(&v, p, sizeof v);
-    return v;
-}
-
-LP_CPU_INLINE void store8(float* p, f32x8 v) { std::memcpy(p, &v, sizeof v); }
-
 typedef float f32x16 __attribute__((vector_size(64)));
 typedef int32_t i32x16 __attribute__((vector_size(64)));
 
-LP_CPU_INLINE f32x16 load16(const float* p) {
-    f32x16 v;
+// The lanes of a V (f32x8 or f32x16) from p, and back (any alignment).
+template <class V>
+LP_CPU_INLINE V load_lanes(const float* p) {
+    V v;
     std::memcpy(&v, p, sizeof v);
     return v;
 }
 
-LP_CPU_INLINE void store16(float* p, f32x16 v) { std::memcpy(p, &v, sizeof v); }
+template <class V>
+LP_CPU_INLINE void store_lanes(float* p, V v) { std::memcpy(p, &v, sizeof v); }
+
+LP_CPU_INLINE f32x8 load8(const float* p) { return load_lanes<f32x8>(p); }
+LP_CPU_INLINE void store8(float* p, f32x8 v) { store_lanes(p, v); }
 
 // exp_poly on every lane of F (f32x8 or f32x16; I the matching integer vector).
 template <class F, class I>
@@ -126,8 +124,8 @@ LP_CPU_INLINE double exp_sum(const float* row, float shift, float* out, int64_t 
         f32x8 acc = {};
         int64_t j = b;
         for (; kWide && j + 16 <= end; j += 16) {
-            const f32x16 e = exp_poly16(load16(row + j) - shift);
-            if (kStore) store16(out + j, e);
+            const f32x16 e = exp_poly16(load_lanes<f32x16>(row + j) - shift);
+            if (kStore) store_lanes(out + j, e);
             acc += __builtin_shufflevector(e, e, 0, 1, 2, 3, 4, 5, 6, 7);
             acc += __builtin_shufflevector(e, e, 8, 9, 10, 11, 12, 13, 14, 15);
         }
