@@ -130,7 +130,6 @@ inline void sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha
     }
 }
 
-
 // Double-precision sums with four interleaved partial sums (fixed order, so deterministic).
 inline double sum_f64(const float* x, int64_t n) {
     double s0 = 0, s1 = 0, s2 = 0, s3 = 0;

@@ -22,39 +22,39 @@ void check_targets(const int32_t* t, int64_t N, int64_t V, int32_t ignore_index)
                                               ") and is not ignore_index=" + std::to_string(ignore_index));
 }
 
-// True where the AVX-512 copies below run: their exponentials then take sixteen lanes a step.
+// True where the AVX-512 copies below run (the features of their x86-64-v4 target): their exponentials then take
+// sixteen lanes a step.
 const bool kWideExp = [] {
 #if defined(__GNUC__) && defined(__x86_64__)
-    return __builtin_cpu_supports("avx512f") != 0;
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
+           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512cd");
 #else
     return false;
 #endif
 }();
 
-// The per-row kernels, each compiled for the baseline, AVX2 and AVX-512 (picked once at load time); the wide and
-// narrow exponential steps give the same bits.
-template <bool kWide>
-LP_CPU_INLINE double row_lse_impl(const float* row, int64_t V) {
-    const float mx = row_max(row, V);
-    return double(mx) + std::log(exp_sum<false, kWide>(row, mx, nullptr, V));
+// exp_sum with the step width of the copy that runs; both widths give the same bits.
+template <bool kStore>
+LP_CPU_INLINE double row_exp_sum(const float* row, float shift, float* out, int64_t n) {
+    return kWideExp ? exp_sum<kStore, true>(row, shift, out, n) : exp_sum<kStore, false>(row, shift, out, n);
 }
 
-LP_CPU_CLONES_512 double row_lse(const float* row, int64_t V) { return kWideExp ? row_lse_impl<true>(row, V) : row_lse_impl<false>(row, V); }
+// The per-row kernels, each compiled for the baseline, AVX2 and AVX-512 (picked once at load time).
+LP_CPU_CLONES_512 double row_lse(const float* row, int64_t V) {
+    const float mx = row_max(row, V);
+    return double(mx) + std::log(row_exp_sum<false>(row, mx, nullptr, V));
+}
 
 // drow = dloss * exp(row - lse); drow may alias row.
 LP_CPU_CLONES_512 void row_softmax_scaled(const float* row, float lse, float dloss, float* drow, int64_t V) {
-    if (kWideExp) {
-        exp_sum<true, true>(row, lse, drow, V);
-    } else {
-        exp_sum<true, false>(row, lse, drow, V);
-    }
+    row_exp_sum<true>(row, lse, drow, V);
     for (int64_t j = 0; j < V; ++j) drow[j] *= dloss;
 }
 
 // log-sum-exp of the row, and drow = dloss * (softmax(row) - onehot(target)) from the same exponentials; drow may alias row.
 LP_CPU_CLONES_512 double row_lse_and_gradient(const float* row, int32_t target, float dloss, float* drow, int64_t V) {
     const float mx = row_max(row, V);
-    const double sum = kWideExp ? exp_sum<true, true>(row, mx, drow, V) : exp_sum<true, false>(row, mx, drow, V);
+    const double sum = row_exp_sum<true>(row, mx, drow, V);
     const float scale = float(double(dloss) / sum);
     const float target_p = float(double(drow[target]) / sum);
     for (int64_t j = 0; j < V; ++j) drow[j] *= scale;
