@@ -153,6 +153,7 @@ conformance_table() {
   echo "== conformance: worst normalised error per op (limit per case in tests/LoRAPrune.Tests/Conformance/Tol.cs), largest cudaemu case"
   awk -F'\t' '{
       op = $2; sub(/\(.*/, "", op); be = $1; sub(/\/.*/, "", be)
+      if ($2 ~ /\(act=bf16 /) op = op "[bf16]"
       if ($3 ~ /^size: elements=/) {
         n = substr($3, 16) + 0
         if (be == "cudaemu" && (!(op in size) || n > size[op])) { size[op] = n; largest[op] = $2 }

@@ -23,6 +23,7 @@ internal sealed class BenchStepCommand : Command
     private readonly Option<int?> _microBatch = new("--micro-batch") { HelpName = "M", Description = "Samples per forward/backward (default: --batch)." };
     private readonly Option<int> _seq = new("--seq") { HelpName = "T", Description = "Tokens per sample.", DefaultValueFactory = _ => 128 };
     private readonly Option<string> _dtype = new("--dtype") { Description = "Storage of the frozen base weights: f32 or bf16.", DefaultValueFactory = _ => "f32" };
+    private readonly Option<string> _activations = new("--activations") { Description = "Storage of the saved activations: f32, bf16, or auto (bf16 on the CUDA backends, f32 on cpu).", DefaultValueFactory = _ => "auto" };
     private readonly Option<int> _rank = new("--rank") { HelpName = "R", Description = "LoRA rank on all seven projections.", DefaultValueFactory = _ => 8 };
     private readonly Option<int> _warmup = new("--warmup") { HelpName = "N", Description = "Untimed steps per criterion (default 5: the first steps of a run also pay for .NET tiered JIT compilation).", DefaultValueFactory = _ => StepBenchSettings.DefaultWarmup };
     private readonly Option<int> _repeat = new("--repeat") { HelpName = "N", Description = "Timed steps per criterion (tokens/s from their median).", DefaultValueFactory = _ => 5 };
@@ -35,7 +36,8 @@ internal sealed class BenchStepCommand : Command
     {
         _device.AcceptOnlyFromAmong(Backend.DeviceChoices);
         _dtype.AcceptOnlyFromAmong("f32", "bf16");
-        foreach (Option o in new Option[] { _model, _config, _layers, _criterion, _batch, _microBatch, _seq, _dtype, _rank, _warmup, _repeat, _profile, _device, _out })
+        _activations.AcceptOnlyFromAmong("auto", "f32", "bf16");
+        foreach (Option o in new Option[] { _model, _config, _layers, _criterion, _batch, _microBatch, _seq, _dtype, _activations, _rank, _warmup, _repeat, _profile, _device, _out })
             Options.Add(o);
         SetAction(Run);
     }
@@ -76,6 +78,7 @@ internal sealed class BenchStepCommand : Command
                 Config = config,
                 ModelFolder = model,
                 BaseDType = p.GetValue(_dtype) == "bf16" ? LpDType.BF16 : LpDType.F32,
+                Activations = p.GetValue(_activations) switch { "bf16" => LpDType.BF16, "f32" => LpDType.F32, _ => null },
                 Lora = new LoraOptions { Rank = p.GetValue(_rank), Alpha = 2.0 * p.GetValue(_rank) },
                 Criteria = criteria,
                 Batch = batch,
@@ -101,6 +104,7 @@ internal sealed class BenchStepCommand : Command
         {
             Backend backend = Backend.Select(p.GetValue(_device)!);
             DeviceInfo device = backend.GetDeviceInfo(0);
+            settings = settings with { Activations = settings.Activations ?? LlamaGraph.DefaultActivations(backend) };
             error.WriteLine($"{CommandName}: {description} on {backend.Name}; {settings.Batch} x {settings.Seq} tokens per step");
             IReadOnlyList<StepBenchResult> results = StepBench.Run(backend, settings, line => error.WriteLine($"{CommandName}: {line}"));
             var report = new StepBenchReport(DateTimeOffset.UtcNow, VersionAction.ToolVersion, KernelBench.GitHash([backend]), BenchMachine.Describe(),

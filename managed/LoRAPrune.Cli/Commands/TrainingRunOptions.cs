@@ -27,6 +27,7 @@ internal sealed class TrainingRunOptions
     private readonly Option<double> _lr;
     private readonly Option<long> _warmup = new("--warmup-steps") { HelpName = "N", Description = "Linear warm-up steps of the learning rate.", DefaultValueFactory = _ => 0 };
     private readonly Option<double> _maxGradNorm = new("--max-grad-norm") { HelpName = "NORM", Description = "Global gradient-norm clip (0: off).", DefaultValueFactory = _ => 1.0 };
+    private readonly Option<string> _activations = new("--activations") { Description = "Storage of the activations a step saves for its backward: f32, bf16, or auto (bf16 on the CUDA backends, f32 on cpu).", DefaultValueFactory = _ => "auto" };
     private readonly Option<ulong> _seed = new("--seed") { HelpName = "S", Description = "Run seed: initialisation, data order, dropout.", DefaultValueFactory = _ => 42 };
     private readonly Option<int> _saveEvery = new("--save-every") { HelpName = "N", Description = "Write the checkpoint every N steps (0: only on interrupt and at the end).", DefaultValueFactory = _ => 100 };
     private readonly Option<bool> _resume = new("--resume") { Description = "Continue the run whose checkpoint is in --out (same settings and data); the result is identical to an uninterrupted run." };
@@ -40,13 +41,14 @@ internal sealed class TrainingRunOptions
         if (acceptsAlpaca)
             _alpaca = new Option<string>("--alpaca") { HelpName = "FILE", Description = "Instruction data (Alpaca/LaMini JSONL), one sample per record, cutoff --seq." };
         _device.AcceptOnlyFromAmong(Backend.DeviceChoices);
+        _activations.AcceptOnlyFromAmong("auto", "f32", "bf16");
     }
 
     public IEnumerable<Option> All =>
         new Option?[]
         {
             _data, _tokens, _alpaca, _evalData, _evalEvery, _out, _device, _steps, _epochs, _batch, _microBatch, _seq, _lr, _warmup,
-            _maxGradNorm, _seed, _saveEvery, _resume, _cache,
+            _maxGradNorm, _activations, _seed, _saveEvery, _resume, _cache,
         }.OfType<Option>();
 
     /// <summary>The --device choice as given (resolved by Backend.Select).</summary>
@@ -85,6 +87,7 @@ internal sealed class TrainingRunOptions
             WarmupSteps = p.GetValue(_warmup),
             MaxGradNorm = p.GetValue(_maxGradNorm),
             Seed = p.GetValue(_seed),
+            Activations = p.GetValue(_activations) switch { "f32" => Native.LpDType.F32, "bf16" => Native.LpDType.BF16, _ => null },
             SaveEvery = p.GetValue(_saveEvery),
             Resume = p.GetValue(_resume),
             Device = p.GetValue(_device)!,

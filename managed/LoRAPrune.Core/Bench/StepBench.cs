@@ -22,6 +22,10 @@ public sealed record StepBenchSettings
     public string? ModelFolder { get; init; }
 
     public LpDType BaseDType { get; init; } = LpDType.F32;
+
+    /// <summary>The dtype of the graph's stored activations; null for the backend's default (LlamaGraph.DefaultActivations:
+    /// bf16 on the CUDA backends, f32 on cpu).</summary>
+    public LpDType? Activations { get; init; }
     public LoraOptions Lora { get; init; } = new();
     /// <summary>The rows, in order: a criterion's prune step, or null for the plain LoRA fine-tuning step of `finetune`
     /// (no masks, no importance): the baseline a prune step's cost is measured against (docs/method.md §2.6).</summary>
@@ -170,7 +174,7 @@ public static class StepBench
         // The finetune row builds what `finetune` builds: no masks, no importance, no base gradients.
         using OutputMasks? masks = criterion is null ? null : new OutputMasks(context, config);
         using TensorArena? baseGrads = criterion is { } c ? PruneRun.BaseGradients(context, config, scored, c, s.Lora.Targets) : null;
-        using var graph = new LlamaGraph(weights, lora, masks, s.MicroBatch, s.Seq, baseGrads);
+        using var graph = new LlamaGraph(weights, lora, masks, s.MicroBatch, s.Seq, baseGrads, activations: s.Activations);
         using ImportanceEstimator? importance = criterion is { } pc
             ? new ImportanceEstimator(context, config, scored, new PruneOptions { Criterion = pc, ExemptFirst = 0, ExemptLast = 0, Uniform = true })
             : null;

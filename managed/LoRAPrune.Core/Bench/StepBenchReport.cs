@@ -71,13 +71,15 @@ public sealed record StepBenchReport(DateTimeOffset Date, string ToolVersion, st
         yield return $"command: {CommandLine}";
         yield return $"date {Date.ToString("yyyy-MM-dd HH:mm", CultureInfo.InvariantCulture)} UTC, loraprune {ToolVersion}, native git {Git}";
         yield return $"machine: {Machine}; backend {Backend}: {Device}";
-        yield return $"model: {Model}; {Shape}; base weights {(s.BaseDType == Native.LpDType.BF16 ? "bf16" : "f32")}";
+        yield return $"model: {Model}; {Shape}; base weights {DTypeName(s.BaseDType)}, activations {(s.Activations is { } a ? DTypeName(a) : "the backend's default")}";
         yield return $"step: batch {s.Batch} x {s.Seq} tokens ({s.TokensPerStep} tokens) in micro-batches of {s.MicroBatch}; LoRA r {s.Lora.Rank}, alpha {s.Lora.Alpha}, " +
                      $"dropout {s.Lora.Dropout} on {string.Join(",", s.Lora.Targets.Select(t => t.ToString().Replace("Proj", "", StringComparison.Ordinal).ToLowerInvariant()))}; " +
                      $"prune rows: output masks on (as a masked prune), every layer scored ({Results.FirstOrDefault(r => r.Criterion is not null)?.ScoredLayers ?? 0} layers); " +
                      $"{StepBench.FinetuneName} row: the step of `finetune` (no masks, no importance)";
         yield return $"timing: {s.Warmup} warm-up steps, median of {s.Repeat} timed steps; breakdown from {s.ProfileSteps} more step(s) with every op synchronised and timed";
     }
+
+    private static string DTypeName(Native.LpDType t) => t.ToString().ToLowerInvariant();
 
     public string ToJson()
     {
@@ -96,7 +98,7 @@ public sealed record StepBenchReport(DateTimeOffset Date, string ToolVersion, st
             ["shape"] = Shape,
             ["settings"] = new JsonObject
             {
-                ["base_dtype"] = s.BaseDType.ToString().ToLowerInvariant(), ["batch"] = s.Batch, ["micro_batch"] = s.MicroBatch, ["seq"] = s.Seq,
+                ["base_dtype"] = DTypeName(s.BaseDType), ["activations"] = s.Activations is { } a ? DTypeName(a) : null, ["batch"] = s.Batch, ["micro_batch"] = s.MicroBatch, ["seq"] = s.Seq,
                 ["tokens_per_step"] = s.TokensPerStep, ["lora_rank"] = s.Lora.Rank, ["lora_alpha"] = s.Lora.Alpha, ["lora_dropout"] = s.Lora.Dropout,
                 ["warmup"] = s.Warmup, ["repeat"] = s.Repeat, ["profile_steps"] = s.ProfileSteps, ["seed"] = s.Seed,
             },

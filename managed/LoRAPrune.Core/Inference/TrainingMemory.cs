@@ -31,6 +31,10 @@ public sealed record TrainingMemoryOptions
     /// <summary>Output masks on q/k/v/gate/up, as in a pruning run (a plain fine-tune passes none).</summary>
     public bool Masks { get; init; } = true;
 
+    /// <summary>The graph's activation dtype (LlamaGraph's activations argument); null for the backend's default: bf16 on
+    /// cuda, f32 on cpu. The cpu backend's bf16 activations (widened to f32 temporaries per op) are not modelled.</summary>
+    public LpDType? Activations { get; init; }
+
     /// <summary>OpenMP threads of the cpu backend (its per-thread attention scratch); unused for cuda.</summary>
     public int CpuThreads { get; init; } = Environment.ProcessorCount;
 
@@ -54,6 +58,9 @@ public sealed record TrainingMemory
 {
     public required ScratchModel Backend { get; init; }
     public required LpDType WeightDType { get; init; }
+
+    /// <summary>The dtype of the stored activations (LlamaGraph.Activations).</summary>
+    public required LpDType Activations { get; init; }
 
     /// <summary>LlamaWeights: embedding, projections and lm_head in WeightDType, norms, projection biases and RoPE inverse frequencies in f32.</summary>
     public required long BaseWeights { get; init; }
@@ -103,7 +110,12 @@ public sealed record TrainingMemory
     {
         options.Validate();
         if (weightDType is not (LpDType.F32 or LpDType.BF16)) throw new ArgumentException($"base weights are f32 or bf16, not {weightDType}", nameof(weightDType));
-        var graph = GraphBytes(config, options);
+        LpDType activations = options.Activations ?? (backend == ScratchModel.Cuda ? LpDType.BF16 : LpDType.F32);
+        if (activations is not (LpDType.F32 or LpDType.BF16)) throw new ArgumentException($"activations are f32 or bf16, not {activations}", nameof(options));
+        if (backend == ScratchModel.Cpu && activations == LpDType.BF16)
+            throw new ArgumentException("the cpu backend computes in f32: its bf16 activations are widened to temporaries per op, which this estimate does not model");
+        options = options with { Activations = activations };
+        var graph = GraphBytes(config, options, activations);
         long loraArena = ArenaBytes(LoraEntries(config, options));
         long loraElements = loraArena / sizeof(float);
         long scratch = ScratchReplay(config, options, backend, weightDType, loraElements, baseGrads: false, out long largest);
@@ -114,6 +126,7 @@ public sealed record TrainingMemory
         {
             Backend = backend,
             WeightDType = weightDType,
+            Activations = activations,
             BaseWeights = BaseWeightBytes(config, weightDType),
             LoraParamsAndGrads = 2 * loraArena,
             Optimizer = 2 * loraArena + sizeof(float),
@@ -168,14 +181,16 @@ public sealed record TrainingMemory
                 yield return lin.Shape(config, l).Out;
     }
 
-    /// <summary>The bytes of every LlamaGraph buffer (its constructor, term by term), in three groups.</summary>
-    public static (long Saved, long Logits, long Backward) GraphBytes(LlamaConfig config, TrainingMemoryOptions options)
+    /// <summary>The bytes of every LlamaGraph buffer (its constructor, term by term), in three groups, for stored activations of
+    /// dtype <paramref name="activations"/> (the f32 parts stay f32: LlamaGraph.LayerShapes).</summary>
+    public static (long Saved, long Logits, long Backward) GraphBytes(LlamaConfig config, TrainingMemoryOptions options, LpDType activations = LpDType.F32)
     {
         long n = (long)options.Batch * options.Seq, c = config.HiddenSize, d = config.HeadDim, r = options.LoraRank;
         int layers = config.NumHiddenLayers;
         var targets = options.Targets.Distinct().ToArray();
-        // tokens, targets (N) i32; x[0..L] (N, C); xnFinal (N, C); rstdFinal, losses, lse (N)
-        long saved = 2 * n + (layers + 1) * n * c + n * c + 3 * n;
+        long act = activations == LpDType.BF16 ? 2 : 4; // bytes of a stored activation
+        // tokens, targets (N) i32; x[0..L] (N, C); rstdFinal, losses, lse (N); xnFinal (N, C) activation dtype
+        long saved = 4 * (2 * n + (layers + 1) * n * c + 3 * n) + act * n * c;
         long maxQ = 1, maxKv = 1, maxF = 1;
         for (int l = 0; l < layers; l++)
         {
@@ -183,18 +198,20 @@ public sealed record TrainingMemory
             maxQ = Math.Max(maxQ, h * d);
             maxKv = Math.Max(maxKv, kvh * d);
             maxF = Math.Max(maxF, f);
-            saved += n * c + n                 // Xn1 (N, C), Rstd1 (N)
-                   + 2 * n * h * d             // Q, Att (B, T, H, D)
-                   + 2 * n * kvh * d           // K, V (B, T, KVH, D)
-                   + n * h                     // Lse (B, H, T)
-                   + 2 * n * c + n             // H, Xn2 (N, C), Rstd2 (N)
-                   + 3 * n * f                 // G, U, Act (N, F)
-                   + targets.Length * n * r;   // Xa (N, R) per adapted projection
+            saved += act * (n * c                 // Xn1 (N, C)
+                            + 2 * n * h * d       // Q, Att (B, T, H, D)
+                            + 2 * n * kvh * d     // K, V (B, T, KVH, D)
+                            + n * c               // Xn2 (N, C)
+                            + 3 * n * f)          // G, U, Act (N, F)
+                   + 4 * (n                       // Rstd1 (N)
+                          + n * h                 // Lse (B, H, T)
+                          + n * c + n             // H (N, C), Rstd2 (N)
+                          + targets.Length * n * r); // Xa (N, R) per adapted projection
         }
         long logits = LlamaGraph.HeadChunkRows(n, config.VocabSize) * config.VocabSize; // (rows, V) one LM-head chunk
         // dres, dxn, dtmp (N, C); dq, datt (N, maxQ); dk, dv (N, maxKv); dg, du, dact (N, maxF)
         long backward = 3 * n * c + 2 * n * maxQ + 2 * n * maxKv + 3 * n * maxF;
-        return (saved * 4, logits * 4, backward * 4);
+        return (saved, logits * 4, backward * 4);
     }
 
     // ---- scratch: the requests of one step, in LlamaGraph's order --------------------------------
@@ -229,10 +246,12 @@ public sealed record TrainingMemory
     {
         protected readonly long N = (long)options.Batch * options.Seq, T = options.Seq, B = options.Batch, R = options.LoraRank, C = config.HiddenSize;
         protected readonly bool Bf16 = weightDType == LpDType.BF16;
+        protected readonly bool Act16 = options.Activations == LpDType.BF16;
         protected readonly bool Dropout = options.LoraDropout > 0;
 
         // A linear over `rows` rows (N, or an LM-head chunk's).
-        protected abstract long? LinearForward(long rows, long inF, long outF, bool lora);
+        // yAct: the output is a stored activation (q, k, v, gate, up), in the activation dtype; o/down/head write f32.
+        protected abstract long? LinearForward(long rows, long inF, long outF, bool lora, bool yAct);
         protected abstract long? LinearBackward(long rows, long inF, long outF, bool lora, bool mask, bool dw);
         protected abstract long? NormWeightBackward();
         protected abstract long? BiasBackward(long outF);
@@ -249,7 +268,7 @@ public sealed record TrainingMemory
         private long? Fwd(int l, LlamaLinear lin)
         {
             var (o, i) = lin.Shape(config, l);
-            return LinearForward(N, i, o, Adapted(lin));
+            return LinearForward(N, i, o, Adapted(lin), yAct: lin is not (LlamaLinear.OProj or LlamaLinear.DownProj));
         }
 
         // LlamaGraph's LinearBackward: the bias gradient (only with a base-gradient arena) before the linear's.
@@ -282,7 +301,7 @@ public sealed record TrainingMemory
             }
             // lm_head, chunk by chunk: the first chunk is the largest, so the later ones ask for no more.
             long rows = LlamaGraph.HeadChunkRows(N, v);
-            yield return LinearForward(rows, c, v, lora: false);
+            yield return LinearForward(rows, c, v, lora: false, yAct: false);
             yield return LinearBackward(rows, c, v, lora: false, mask: false, dw);
             if (dw) yield return NormWeightBackward();                       // final norm
             for (int l = config.NumHiddenLayers - 1; l >= 0; l--)
@@ -315,7 +334,7 @@ public sealed record TrainingMemory
 
         private static long TileRows(long width, long total) => Math.Clamp(TileElems / width, 1, total);
 
-        protected override long? LinearForward(long rows, long inF, long outF, bool lora)
+        protected override long? LinearForward(long rows, long inF, long outF, bool lora, bool yAct)
         {
             bool stagedX = lora && Dropout;
             return Plan(Bf16 ? TileRows(inF, outF) * inF * 4 : 0, stagedX ? TileRows(inF, rows) * inF * 4 : 0);
@@ -345,8 +364,8 @@ public sealed record TrainingMemory
         protected override long? GradNorm(long elements) => (elements + 65535) / 65536 * 8; // one double per 64 Ki chunk
     }
 
-    /// <summary>cuda lora_linear.cu / attention.cu: the bf16 copy of x for a bf16 GEMM, the materialised
-    /// masked dy, g B and the row-split partial sums of dA and dB; one float per attention row.</summary>
+    /// <summary>cuda lora_linear.cu / attention.cu: x in W's dtype for the GEMM and the f32 GEMM result of a bf16 y, the
+    /// materialised masked dy, x widened for dW, g B and the row-split partial sums of dA and dB; one float per attention row.</summary>
     private sealed class CudaScratch(LlamaConfig config, TrainingMemoryOptions options, LpDType weightDType)
         : StepScratch(config, options, weightDType)
     {
@@ -363,12 +382,17 @@ public sealed record TrainingMemory
             return Ceil(n, rows);
         }
 
-        protected override long? LinearForward(long rows, long inF, long outF, bool lora) => Bf16 ? rows * inF * 2 : null;
+        // x (always a stored activation) in W's dtype when they differ; the f32 GEMM result when y is bf16.
+        protected override long? LinearForward(long rows, long inF, long outF, bool lora, bool yAct)
+        {
+            bool convertX = Bf16 != Act16, y16 = Act16 && yAct;
+            return convertX || y16 ? Plan(convertX ? rows * inF * (Bf16 ? 2 : 4) : 0, y16 ? rows * outF * 4 : 0) : null;
+        }
 
         protected override long? LinearBackward(long rows, long inF, long outF, bool lora, bool mask, bool dw)
         {
-            bool g32 = mask && (dw || !Bf16), g16 = Bf16; // LlamaGraph always asks for dx
-            return Plan(g32 ? rows * outF * 4 : 0, g16 ? rows * outF * 2 : 0, lora ? rows * R * 4 : 0,
+            bool g32 = mask && (dw || !Bf16), g16 = Bf16, x32 = dw && Act16; // LlamaGraph always asks for dx
+            return Plan(g32 ? rows * outF * 4 : 0, g16 ? rows * outF * 2 : 0, x32 ? rows * inF * 4 : 0, lora ? rows * R * 4 : 0,
                         lora ? Splits(rows, inF, R) * R * inF * 4 : 0, lora ? Splits(rows, outF, R) * R * outF * 4 : 0);
         }
 

@@ -6,6 +6,10 @@
 //             hn = rmsnorm(h); g,u = lora(hn) (.) mask; x' = h + lora_down(silu(g) * u)
 // The LM head and the loss run over chunks of rows, so the (N, V) logits never exist at once: a training forward
 // turns each chunk into its gradient at once (lp_op_cross_entropy_forward_backward) and takes it through the head.
+// Activations: the residual stream, the norms' rstd, attention's lse and LoRA's xa are f32; the other saved activations
+// (the normed inputs of the linears, q/k/v, attention's output, gate/up and the SwiGLU product) are stored in the
+// graph's activation dtype: bf16 on the CUDA backends (DESIGN §4: half the activation memory, f32 arithmetic inside
+// every op), f32 on cpu. Every gradient is f32.
 using LoRAPrune.Core.IO;
 using LoRAPrune.Native;
 
@@ -26,7 +30,7 @@ public sealed class LlamaGraph : IDisposable
     private readonly Tensor _tokens;    // (N) i32
     private readonly Tensor _targets;   // (N) i32
     private readonly Tensor[] _x;       // L+1 residual streams (N, C); _x[0] = embeddings
-    private readonly Tensor _xnFinal;   // (N, C)
+    private readonly Tensor _xnFinal;   // (N, C) activation dtype
     private readonly Tensor _rstdFinal; // (N)
     private readonly Tensor _losses;    // (N)
     private readonly Tensor _lse;       // (N)
@@ -56,8 +60,10 @@ public sealed class LlamaGraph : IDisposable
     /// criterion only the scored linears. Null for LoRA fine-tuning.</param>
     /// <param name="recompute">Keep only the residual stream between layers and recompute each layer's
     /// activations during backward (one extra layer forward per layer; activation memory independent of L).</param>
+    /// <param name="activations">The dtype of the saved activations (f32 or bf16); null takes the backend's default,
+    /// <see cref="DefaultActivations"/>.</param>
     public LlamaGraph(LlamaWeights weights, LoraAdapters? lora, OutputMasks? masks, int batch, int seq, TensorArena? baseGrads = null,
-                      bool recompute = false)
+                      bool recompute = false, LpDType? activations = null)
     {
         if (batch < 1 || seq < 1) throw new ArgumentException($"batch and sequence must be positive (got {batch} x {seq})");
         _w = weights;
@@ -72,11 +78,14 @@ public sealed class LlamaGraph : IDisposable
         _c = cfg.HiddenSize;
         _v = cfg.VocabSize;
         _d = cfg.HeadDim;
+        Activations = activations ?? DefaultActivations(_ctx.Backend);
+        if (Activations is not (LpDType.F32 or LpDType.BF16))
+            throw new ArgumentException($"activations must be f32 or bf16, not {Activations}", nameof(activations));
 
         _tokens = New(LpDType.I32, n);
         _targets = New(LpDType.I32, n);
         _x = Enumerable.Range(0, cfg.NumHiddenLayers + 1).Select(_ => New(LpDType.F32, n, _c)).ToArray();
-        _xnFinal = New(LpDType.F32, n, _c);
+        _xnFinal = New(Activations, n, _c);
         _rstdFinal = New(LpDType.F32, n);
         _losses = New(LpDType.F32, n);
         _lse = New(LpDType.F32, n);
@@ -90,11 +99,11 @@ public sealed class LlamaGraph : IDisposable
         var shared = new Dictionary<string, Tensor>();
         if (recompute)
         {
-            var widest = new Dictionary<string, long>();
+            var widest = new Dictionary<string, (long Count, LpDType DType)>();
             for (int l = 0; l < cfg.NumHiddenLayers; l++)
-                foreach (var (field, shape) in LayerShapes(cfg, l, batch, seq, lora))
-                    widest[field] = Math.Max(widest.GetValueOrDefault(field), shape.Aggregate(1L, (a, b) => a * b));
-            foreach (var (field, count) in widest) shared[field] = New(LpDType.F32, count);
+                foreach (var (field, shape, dtype) in LayerShapes(cfg, l, batch, seq, lora, Activations))
+                    widest[field] = (Math.Max(widest.GetValueOrDefault(field).Count, shape.Aggregate(1L, (a, b) => a * b)), dtype);
+            foreach (var (field, (count, dtype)) in widest) shared[field] = New(dtype, count);
         }
         int maxQ = 1, maxKv = 1, maxF = 1;
         for (int l = 0; l < cfg.NumHiddenLayers; l++)
@@ -102,8 +111,8 @@ public sealed class LlamaGraph : IDisposable
             maxQ = Math.Max(maxQ, cfg.AttentionHeads(l) * _d);
             maxKv = Math.Max(maxKv, cfg.KeyValueHeads(l) * _d);
             maxF = Math.Max(maxF, cfg.Intermediate(l));
-            var t = LayerShapes(cfg, l, batch, seq, lora).ToDictionary(x => x.Field,
-                x => recompute ? View(shared[x.Field], x.Shape) : New(LpDType.F32, x.Shape));
+            var t = LayerShapes(cfg, l, batch, seq, lora, Activations).ToDictionary(x => x.Field,
+                x => recompute ? View(shared[x.Field], x.Shape) : New(x.DType, x.Shape));
             _acts[l] = new LayerActs
             {
                 Xn1 = t["xn1"], Rstd1 = t["rstd1"], Q = t["q"], K = t["k"], V = t["v"], Att = t["att"], Lse = t["lse"],
@@ -123,27 +132,37 @@ public sealed class LlamaGraph : IDisposable
         _dact = New(LpDType.F32, n * maxF);
     }
 
-    /// <summary>The activation tensors one layer saves for backward, with their shapes (N = B*T).</summary>
-    public static IEnumerable<(string Field, long[] Shape)> LayerShapes(LlamaConfig cfg, int layer, int batch, int seq, LoraAdapters? lora)
+    /// <summary>The activation tensors one layer saves for backward, with their shapes (N = B*T) and dtypes:
+    /// <paramref name="activations"/> for the stored activations, f32 for the residual h, rstd, lse and LoRA's xa.</summary>
+    public static IEnumerable<(string Field, long[] Shape, LpDType DType)> LayerShapes(LlamaConfig cfg, int layer, int batch, int seq, LoraAdapters? lora,
+                                                                                     LpDType activations)
     {
         long n = (long)batch * seq, c = cfg.HiddenSize, d = cfg.HeadDim;
         int h = cfg.AttentionHeads(layer), kvh = cfg.KeyValueHeads(layer), f = cfg.Intermediate(layer);
-        yield return ("xn1", new[] { n, c });
-        yield return ("rstd1", new[] { n });
-        yield return ("q", new long[] { batch, seq, h, d });
-        yield return ("k", new long[] { batch, seq, kvh, d });
-        yield return ("v", new long[] { batch, seq, kvh, d });
-        yield return ("att", new long[] { batch, seq, h, d });
-        yield return ("lse", new long[] { batch, h, seq });
-        yield return ("h", new[] { n, c });
-        yield return ("xn2", new[] { n, c });
-        yield return ("rstd2", new[] { n });
-        yield return ("g", new long[] { n, f });
-        yield return ("u", new long[] { n, f });
-        yield return ("act", new long[] { n, f });
+        const LpDType f32 = LpDType.F32;
+        yield return ("xn1", new[] { n, c }, activations);
+        yield return ("rstd1", new[] { n }, f32);
+        yield return ("q", new long[] { batch, seq, h, d }, activations);
+        yield return ("k", new long[] { batch, seq, kvh, d }, activations);
+        yield return ("v", new long[] { batch, seq, kvh, d }, activations);
+        yield return ("att", new long[] { batch, seq, h, d }, activations);
+        yield return ("lse", new long[] { batch, h, seq }, f32);
+        yield return ("h", new[] { n, c }, f32);
+        yield return ("xn2", new[] { n, c }, activations);
+        yield return ("rstd2", new[] { n }, f32);
+        yield return ("g", new long[] { n, f }, activations);
+        yield return ("u", new long[] { n, f }, activations);
+        yield return ("act", new long[] { n, f }, activations);
         foreach (LlamaLinear lin in Enum.GetValues<LlamaLinear>())
-            if (lora is not null && lora.IsAdapted(layer, lin)) yield return ("xa." + lin, new long[] { n, lora.Options.Rank });
+            if (lora is not null && lora.IsAdapted(layer, lin)) yield return ("xa." + lin, new long[] { n, lora.Options.Rank }, f32);
     }
+
+    /// <summary>The activation dtype a backend stores by default: bf16 on the CUDA backends (real and emulated), whose
+    /// kernels read and write it natively; f32 on cpu, which computes in f32 and would only widen it again.</summary>
+    public static LpDType DefaultActivations(Backend backend) => backend.Kind == BackendKind.Cpu ? LpDType.F32 : LpDType.BF16;
+
+    /// <summary>The dtype of the stored activations (f32 or bf16).</summary>
+    public LpDType Activations { get; }
 
     /// <summary>True when backward recomputes layer activations instead of keeping them all.</summary>
     public bool Recompute { get; }

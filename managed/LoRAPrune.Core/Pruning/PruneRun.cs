@@ -102,7 +102,7 @@ public sealed class PruneRun : TrainingRun
                 foreach (int l in _prunable) ApplyMasks(l);
             }
             _baseGrads = BaseGradients(current);
-            _graph = new LlamaGraph(_weights, _lora, _masks, run.MicroBatch, run.Seq, _baseGrads);
+            _graph = new LlamaGraph(_weights, _lora, _masks, run.MicroBatch, run.Seq, _baseGrads, activations: run.Activations);
             Trainer = new Trainer(_graph, [new TrainableArena(_lora.Params, _lora.Grads)], _train, new DataCursor(_train.Count, run.Seed), options) { AfterClip = AfterClip };
             _importance = new ImportanceEstimator(context, current, _prunable, settings.Prune);
             if (checkpoint is not null)
@@ -248,7 +248,7 @@ public sealed class PruneRun : TrainingRun
         var lora = LoraAdapters.Zero(_ctx, next, _lora.Options);
         ArenaCompaction.GatherLora(_ctx, _lora, _lora.Params, lora, lora.Params, keep);
         TensorArena? baseGrads = BaseGradients(next);
-        var graph = new LlamaGraph(weights, lora, null, _graph.Batch, _graph.Seq, baseGrads);
+        var graph = new LlamaGraph(weights, lora, null, _graph.Batch, _graph.Seq, baseGrads, activations: _graph.Activations);
         Trainer old = Trainer;
         var trainer = new Trainer(graph, [new TrainableArena(lora.Params, lora.Grads)], _train, old.Cursor, old.Options) { AfterClip = AfterClip };
         ArenaCompaction.GatherLora(_ctx, _lora, old.Moments[0].M, lora, trainer.Moments[0].M, keep);

@@ -48,7 +48,7 @@ public sealed class FinetuneRun : TrainingRun
             _lora = Own(init is null
                 ? LoraAdapters.Create(context, Config, lora, LoraSeed(run.Seed))
                 : LoraAdapters.FromPeft(context, Config, init, init.Config with { Dropout = lora.Dropout }));
-            _graph = Own(new LlamaGraph(weights, _lora, null, run.MicroBatch, run.Seq));
+            _graph = Own(new LlamaGraph(weights, _lora, null, run.MicroBatch, run.Seq, activations: run.Activations));
             Trainer = Own(new Trainer(_graph, [new TrainableArena(_lora.Params, _lora.Grads)], train, new DataCursor(train.Count, run.Seed), options));
             checkpoint?.Restore(Trainer);
         }

@@ -61,7 +61,7 @@ public sealed class PretrainRun : TrainingRun
             if (checkpoint is not null) _commands.AddRange(EarlierCommands(checkpoint));
             _weights = Own(InitialWeights(context, settings, config));
             TensorArena grads = Own(_weights.Arena!.CloneLayout());
-            _graph = Own(new LlamaGraph(_weights, null, null, run.MicroBatch, run.Seq, grads, settings.Recompute));
+            _graph = Own(new LlamaGraph(_weights, null, null, run.MicroBatch, run.Seq, grads, settings.Recompute, run.Activations));
             Trainer = Own(new Trainer(_graph, [new TrainableArena(_weights.Arena, grads, TrainableArena.MatricesOnly)], train,
                 new DataCursor(train.Count, run.Seed), options));
             checkpoint?.Restore(Trainer);

@@ -51,6 +51,10 @@ public sealed record RunSettings
     public double MaxGradNorm { get; init; } = 1.0;
     public ulong Seed { get; init; } = 42;
 
+    /// <summary>The dtype of the stored activations (f32 or bf16); null for the backend's default (LlamaGraph.DefaultActivations:
+    /// bf16 on the CUDA backends, f32 on cpu). Not part of the run's identity: a run may resume with another.</summary>
+    public Native.LpDType? Activations { get; init; }
+
     /// <summary>Checkpoint every this many steps (0: only on interrupt and at the end).</summary>
     public int SaveEvery { get; init; }
 

@@ -19,6 +19,12 @@
  *  - Dtypes: activations, LoRA parameters, gradients, optimizer state, importance and the loss are
  *    f32. Frozen base weights (marked "f32|bf16") may be f32 or bf16 on every backend; compute
  *    always accumulates in f32.
+ *    ABI 1.5: the activations an op reads or writes in a training step (marked "act", f32|bf16) may
+ *    be bf16 on every backend, which is how the CUDA backend stores them (half the memory). The op
+ *    computes in f32 on the bf16 values and rounds each bf16 output once (round to nearest even).
+ *    The CUDA kernels read and write bf16 directly; the cpu backend widens to f32 temporaries
+ *    (counted in the context's memory statistics) and rounds the outputs back. Gradients, lse, rstd
+ *    and xa stay f32.
  *  - All ops are asynchronous with respect to the host on device backends (one stream per
  *    context); lp_buffer_download and lp_context_synchronize wait for completion.
  */
@@ -44,7 +50,7 @@ extern "C" {
 
 /* ABI version: a host refuses a library with another MAJOR. MINOR grows with compatible additions. */
 #define LP_ABI_VERSION_MAJOR 1
-#define LP_ABI_VERSION_MINOR 4
+#define LP_ABI_VERSION_MINOR 5
 
 typedef enum lp_status {
     LP_OK = 0,
@@ -177,7 +183,8 @@ LP_API lp_status lp_op_embedding_forward(lp_context_t ctx, const lp_tensor* tabl
 LP_API lp_status lp_op_embedding_backward(lp_context_t ctx, const lp_tensor* dout, const lp_tensor* ids, const lp_tensor* dtable);
 
 /* y = x * rstd * weight, rstd = 1/sqrt(mean(x^2) + eps) per row.
- * x (N,C) f32, weight (C) f32, y (N,C) f32 (=), rstd (N) f32 (=, saved for backward). y may alias x. */
+ * x (N,C) f32, weight (C) f32, y (N,C) act (=), rstd (N) f32 (=, saved for backward). An f32 y may
+ * alias x. */
 LP_API lp_status lp_op_rmsnorm_forward(lp_context_t ctx, const lp_tensor* x, const lp_tensor* weight, float eps, const lp_tensor* y, const lp_tensor* rstd);
 /* dy (N,C), x (N,C), weight (C), rstd (N) -> dx (N,C) f32 (=), dweight (C) f32 (+=, nullable). */
 LP_API lp_status lp_op_rmsnorm_backward(lp_context_t ctx, const lp_tensor* dy, const lp_tensor* x, const lp_tensor* weight, const lp_tensor* rstd, const lp_tensor* dx, const lp_tensor* dweight);
@@ -187,10 +194,11 @@ LP_API lp_status lp_op_rmsnorm_backward(lp_context_t ctx, const lp_tensor* dy, c
  *   y[i+D/2] = x[i+D/2] cos + x[i] sin
  * f_i = inv_freq[i] if inv_freq is given (f32 (D/2), e.g. llama3-scaled), else theta^(-2i/D)
  * computed in f32 as Hugging Face builds inv_freq: 1.0f / powf(theta, (float)(2i) / (float)D).
- * x (B,T,NH,D) f32, D even, y (B,T,NH,D) f32 (=); y may alias x. cos/sin are evaluated in f32 of
- * the f32 angle, as Hugging Face does. */
+ * x (B,T,NH,D) act, D even, y (B,T,NH,D) (=) of x's dtype; y may alias x. cos/sin are evaluated
+ * in f32 of the f32 angle, as Hugging Face does. */
 LP_API lp_status lp_op_rope_forward(lp_context_t ctx, const lp_tensor* x, const lp_tensor* y, const lp_tensor* inv_freq, float theta, int64_t pos_offset);
-/* The transpose (rotation by -angle): dx = R^T dy. dy, dx (B,T,NH,D) f32 (=); dx may alias dy. */
+/* The transpose (rotation by -angle): dx = R^T dy. dy (B,T,NH,D) act, dx (=) of dy's dtype; dx may
+ * alias dy. */
 LP_API lp_status lp_op_rope_backward(lp_context_t ctx, const lp_tensor* dy, const lp_tensor* dx, const lp_tensor* inv_freq, float theta, int64_t pos_offset);
 
 /* Batched GEMM, row-major: C[b] = alpha * op(A[b]) * op(B[b]) + beta * C[b], op = transpose if
@@ -202,16 +210,17 @@ LP_API lp_status lp_op_gemm(lp_context_t ctx, const lp_tensor* a, const lp_tenso
 
 /* Causal grouped-query self-attention: query head h reads key/value head h / (H/KVH).
  *   S = scale * Q K^T (causal: key position <= query position), P = softmax(S), O = P V.
- * q (B,T,H,D), k (B,T,KVH,D), v (B,T,KVH,D) f32; KVH divides H.
- * out (B,T,H,D) f32 (=); lse (B,H,T) f32 (=) the row log-sum-exp of S, saved for backward. */
+ * q (B,T,H,D), k (B,T,KVH,D), v (B,T,KVH,D) act, one dtype; KVH divides H.
+ * out (B,T,H,D) (=) of q's dtype; lse (B,H,T) f32 (=) the row log-sum-exp of S, saved for backward. */
 LP_API lp_status lp_op_attention_forward(lp_context_t ctx, const lp_tensor* q, const lp_tensor* k, const lp_tensor* v, float scale, const lp_tensor* out, const lp_tensor* lse);
-/* dout (B,T,H,D) with the forward's q, k, v, out, lse -> dq (B,T,H,D) (=), dk, dv (B,T,KVH,D) (=).
+/* dout (B,T,H,D) f32 with the forward's q, k, v, out (act, one dtype), lse -> dq (B,T,H,D) (=),
+ * dk, dv (B,T,KVH,D) (=), all f32.
  * dk/dv sum the contributions of the H/KVH query heads that share a key/value head. */
 LP_API lp_status lp_op_attention_backward(lp_context_t ctx, const lp_tensor* q, const lp_tensor* k, const lp_tensor* v, const lp_tensor* out, const lp_tensor* lse, const lp_tensor* dout, float scale, const lp_tensor* dq, const lp_tensor* dk, const lp_tensor* dv);
 
-/* out = silu(gate) * up, silu(g) = g / (1 + exp(-g)).  gate, up, out (N,F) f32 (=). */
+/* out = silu(gate) * up, silu(g) = g / (1 + exp(-g)).  gate, up, out (=) (N,F) act, one dtype. */
 LP_API lp_status lp_op_swiglu_forward(lp_context_t ctx, const lp_tensor* gate, const lp_tensor* up, const lp_tensor* out);
-/* dout, gate, up (N,F) -> dgate (N,F) (=), dup (N,F) (=). */
+/* dout (N,F) f32, gate, up (N,F) act (one dtype) -> dgate (N,F) f32 (=), dup (N,F) f32 (=). */
 LP_API lp_status lp_op_swiglu_backward(lp_context_t ctx, const lp_tensor* dout, const lp_tensor* gate, const lp_tensor* up, const lp_tensor* dgate, const lp_tensor* dup);
 
 /* Dropout with a counter-based RNG, identical on every backend. Element i (row-major index) of a
@@ -228,9 +237,10 @@ LP_API lp_status lp_op_dropout(lp_context_t ctx, const lp_tensor* x, const lp_te
 /* LoRA linear layer (docs/method.md §1.3):
  *   y  = (x W^T + scale * (drop(x) A^T) B^T) (.) mask
  *   xa = drop(x) A^T                                 (saved for backward)
- * x (N,IN) f32; w (OUT,IN) f32|bf16; a (R,IN) f32, b (OUT,R) f32 (both nullable together: plain
+ * x (N,IN) act; w (OUT,IN) f32|bf16; a (R,IN) f32, b (OUT,R) f32 (both nullable together: plain
  * linear); mask (OUT) f32 (nullable = all ones); drop = lp_op_dropout(p, seed, offset) of x;
- * y (N,OUT) f32 (=); xa (N,R) f32 (=, required when a is given, NULL when a is NULL). */
+ * y (N,OUT) act (=, its own dtype: a bf16 y is the f32 result rounded once);
+ * xa (N,R) f32 (=, required when a is given, NULL when a is NULL). */
 LP_API lp_status lp_op_lora_linear_forward(lp_context_t ctx, const lp_tensor* x, const lp_tensor* w, const lp_tensor* a, const lp_tensor* b, const lp_tensor* mask, float scale, float dropout_p, uint64_t seed, uint64_t offset, const lp_tensor* y, const lp_tensor* xa);
 /* With g = dy (.) mask:
  *   dx  = g W + scale * ((g B) A) (.) dropmask/(1-p)    (N,IN)  (=, nullable)
@@ -238,6 +248,7 @@ LP_API lp_status lp_op_lora_linear_forward(lp_context_t ctx, const lp_tensor* x,
  *   db += scale * g^T xa                                 (OUT,R) (+=)
  *   dw += g^T x                                          (OUT,IN) f32 (+=, nullable: only for
  *                                                        full fine-tuning or the `grad` criterion)
+ * dy (N,OUT) f32; x (N,IN) act, as the forward read it.
  * Same (dropout_p, seed, offset) as the forward; xa is the forward's (NULL exactly when a is).
  * da/db must be NULL exactly when a/b are. */
 LP_API lp_status lp_op_lora_linear_backward(lp_context_t ctx, const lp_tensor* dy, const lp_tensor* x, const lp_tensor* w, const lp_tensor* a, const lp_tensor* b, const lp_tensor* mask, const lp_tensor* xa, float scale, float dropout_p, uint64_t seed, uint64_t offset, const lp_tensor* dx, const lp_tensor* da, const lp_tensor* db, const lp_tensor* dw);
@@ -246,7 +257,8 @@ LP_API lp_status lp_op_lora_linear_backward(lp_context_t ctx, const lp_tensor* d
  * lp_op_lora_linear_forward with the same mask, so the biased projection is
  *   y = (x W^T + scale * (drop(x) A^T) B^T + bias) (.) mask       (masked outputs stay exactly 0)
  * bias_add:      y[n,o] += bias[o] * mask[o]
- *                y (N,OUT) f32 (+=); bias (OUT) f32|bf16; mask (OUT) f32 (nullable = all ones).
+ *                y (N,OUT) act (+=; a bf16 y is read, added to and rounded again); bias (OUT) f32|bf16;
+ *                mask (OUT) f32 (nullable = all ones).
  * bias_backward: dbias[o] += mask[o] * sum_n dy[n,o]   (deterministic: no atomics, a fixed order)
  *                dy (N,OUT) f32; mask (OUT) f32 (nullable = all ones); dbias (OUT) f32 (+=).
  * The bias does not change dx: lp_op_lora_linear_backward with the same dy and mask gives it. */

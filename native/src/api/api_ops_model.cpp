@@ -2,6 +2,7 @@
 // GEMM, attention, SwiGLU, dropout, LoRA linear, projection bias, cross-entropy). Each validates every argument
 // exactly as lp.h states (dtypes, ranks, sizes, aliasing, scalar ranges), then calls the backend.
 #include "api_guard.h"
+#include "api_widen.h"
 
 #include <string>
 
@@ -31,10 +32,10 @@ Matrix matrix_of(const lp_tensor& t, const char* name) {
 // Shared checks of the rope forward and backward entry points.
 void check_rope(const lp_tensor& in, const char* in_name, const lp_tensor& out, const char* out_name, const lp_tensor* inv_freq, float theta,
                 int64_t pos_offset) {
-    check_dtype(in, in_name, {LP_F32});
+    check_dtype(in, in_name, {LP_F32, LP_BF16});
     check_ndim(in, in_name, 4);
     if (in.ne[3] % 2) fail(LP_ERR_SHAPE_MISMATCH, ne_name(in_name, 3) + "=" + std::to_string(in.ne[3]) + " (head dim D) must be even");
-    check_dtype(out, out_name, {LP_F32});
+    check_dtype(out, out_name, {in.dtype});
     check_same_shape(out, out_name, in, in_name);
     check_alias_exact_or_disjoint(out, out_name, in, in_name);
     if (inv_freq) {
@@ -51,16 +52,16 @@ void check_rope(const lp_tensor& in, const char* in_name, const lp_tensor& out, 
 
 // q (B,T,H,D), k and v (B,T,KVH,D) with KVH dividing H; lse (B,H,T).
 void check_attention_inputs(const lp_tensor& q, const lp_tensor& k, const lp_tensor& v, float scale) {
-    check_dtype(q, "q", {LP_F32});
+    check_dtype(q, "q", {LP_F32, LP_BF16});
     check_ndim(q, "q", 4);
-    check_dtype(k, "k", {LP_F32});
+    check_dtype(k, "k", {q.dtype});
     check_ndim(k, "k", 4);
     check_dim(k, "k", 0, q.ne[0], "q.ne[0] (B)");
     check_dim(k, "k", 1, q.ne[1], "q.ne[1] (T)");
     check_dim(k, "k", 3, q.ne[3], "q.ne[3] (D)");
     if (q.ne[2] % k.ne[2])
         fail(LP_ERR_SHAPE_MISMATCH, "k.ne[2]=" + std::to_string(k.ne[2]) + " (KVH) does not divide q.ne[2]=" + std::to_string(q.ne[2]) + " (H)");
-    check_dtype(v, "v", {LP_F32});
+    check_dtype(v, "v", {q.dtype});
     check_same_shape(v, "v", k, "k");
     check_finite(scale, "scale");
 }
@@ -77,7 +78,7 @@ void check_lse(const lp_tensor& lse, const lp_tensor& q) {
 // mask (OUT), xa (N,R); a, b and xa present together.
 void check_lora_linear(const lp_tensor& x, const lp_tensor& w, const lp_tensor* a, const lp_tensor* b, const lp_tensor* mask, const lp_tensor* xa, float scale,
                        float dropout_p) {
-    check_dtype(x, "x", {LP_F32});
+    check_dtype(x, "x", {LP_F32, LP_BF16});
     check_ndim(x, "x", 2);
     check_dtype(w, "w", {LP_F32, LP_BF16});
     check_ndim(w, "w", 2);
@@ -183,15 +184,18 @@ lp_status lp_op_rmsnorm_forward(lp_context_t ctx, const lp_tensor* x, const lp_t
         check_dtype(tw, "weight", {LP_F32});
         check_ndim(tw, "weight", 1);
         check_dim(tw, "weight", 0, tx.ne[1], "x.ne[1] (C)");
-        check_dtype(ty, "y", {LP_F32});
+        check_dtype(ty, "y", {LP_F32, LP_BF16});
         check_same_shape(ty, "y", tx, "x");
         check_rows_vector(tr, "rstd", tx, "x");
         check_finite(eps, "eps");
         if (eps < 0.0f) fail(LP_ERR_INVALID_ARGUMENT, "eps=" + std::to_string(eps) + " must not be negative");
+        if (ty.dtype != tx.dtype) check_no_overlap(ty, "y", tx, "x");  // only an f32 y may alias x
         check_alias_exact_or_disjoint(ty, "y", tx, "x");
         check_outputs_disjoint({{&ty, "y"}, {&tr, "rstd"}}, {{&tw, "weight"}});
         check_no_overlap(tr, "rstd", tx, "x");
-        backend::rmsnorm_forward(c, tx, tw, eps, ty, tr);
+        F32Activations f32(c);
+        backend::rmsnorm_forward(c, tx, tw, eps, f32.out(ty), tr);
+        f32.finish();
     });
 }
 
@@ -231,7 +235,10 @@ lp_status lp_op_rope_forward(lp_context_t ctx, const lp_tensor* x, const lp_tens
         const lp_tensor& ty = need(c, y, "y");
         const lp_tensor* tf = maybe(c, inv_freq, "inv_freq");
         check_rope(tx, "x", ty, "y", tf, theta, pos_offset);
-        backend::rope_forward(c, tx, ty, tf, theta, pos_offset);
+        F32Activations f32(c);
+        const lp_tensor& x32 = f32.in(tx);
+        backend::rope_forward(c, x32, f32.out(ty), tf, theta, pos_offset);
+        f32.finish();
     });
 }
 
@@ -242,7 +249,10 @@ lp_status lp_op_rope_backward(lp_context_t ctx, const lp_tensor* dy, const lp_te
         const lp_tensor& tdx = need(c, dx, "dx");
         const lp_tensor* tf = maybe(c, inv_freq, "inv_freq");
         check_rope(tdy, "dy", tdx, "dx", tf, theta, pos_offset);
-        backend::rope_backward(c, tdy, tdx, tf, theta, pos_offset);
+        F32Activations f32(c);
+        const lp_tensor& dy32 = f32.in(tdy);
+        backend::rope_backward(c, dy32, f32.out(tdx), tf, theta, pos_offset);
+        f32.finish();
     });
 }
 
@@ -289,11 +299,13 @@ lp_status lp_op_attention_forward(lp_context_t ctx, const lp_tensor* q, const lp
         const lp_tensor& to = need(c, out, "out");
         const lp_tensor& tl = need(c, lse, "lse");
         check_attention_inputs(tq, tk, tv, scale);
-        check_dtype(to, "out", {LP_F32});
+        check_dtype(to, "out", {tq.dtype});
         check_same_shape(to, "out", tq, "q");
         check_lse(tl, tq);
         check_outputs_disjoint({{&to, "out"}, {&tl, "lse"}}, {{&tq, "q"}, {&tk, "k"}, {&tv, "v"}});
-        backend::attention_forward(c, tq, tk, tv, scale, to, tl);
+        F32Activations f32(c);
+        backend::attention_forward(c, f32.in(tq), f32.in(tk), f32.in(tv), scale, f32.out(to), tl);
+        f32.finish();
     });
 }
 
@@ -311,7 +323,7 @@ lp_status lp_op_attention_backward(lp_context_t ctx, const lp_tensor* q, const l
         const lp_tensor& tdk = need(c, dk, "dk");
         const lp_tensor& tdv = need(c, dv, "dv");
         check_attention_inputs(tq, tk, tv, scale);
-        check_dtype(to, "out", {LP_F32});
+        check_dtype(to, "out", {tq.dtype});
         check_same_shape(to, "out", tq, "q");
         check_lse(tl, tq);
         check_dtype(tdo, "dout", {LP_F32});
@@ -324,7 +336,8 @@ lp_status lp_op_attention_backward(lp_context_t ctx, const lp_tensor* q, const l
         check_same_shape(tdv, "dv", tv, "v");
         check_outputs_disjoint({{&tdq, "dq"}, {&tdk, "dk"}, {&tdv, "dv"}},
                                {{&tq, "q"}, {&tk, "k"}, {&tv, "v"}, {&to, "out"}, {&tl, "lse"}, {&tdo, "dout"}});
-        backend::attention_backward(c, tq, tk, tv, to, tl, tdo, scale, tdq, tdk, tdv);
+        F32Activations f32(c);
+        backend::attention_backward(c, f32.in(tq), f32.in(tk), f32.in(tv), f32.in(to), tl, tdo, scale, tdq, tdk, tdv);
     });
 }
 
@@ -334,14 +347,16 @@ lp_status lp_op_swiglu_forward(lp_context_t ctx, const lp_tensor* gate, const lp
         const lp_tensor& tg = need(c, gate, "gate");
         const lp_tensor& tu = need(c, up, "up");
         const lp_tensor& to = need(c, out, "out");
-        check_dtype(tg, "gate", {LP_F32});
+        check_dtype(tg, "gate", {LP_F32, LP_BF16});
         check_ndim(tg, "gate", 2);
-        check_dtype(tu, "up", {LP_F32});
+        check_dtype(tu, "up", {tg.dtype});
         check_same_shape(tu, "up", tg, "gate");
-        check_dtype(to, "out", {LP_F32});
+        check_dtype(to, "out", {tg.dtype});
         check_same_shape(to, "out", tg, "gate");
         check_outputs_disjoint({{&to, "out"}}, {{&tg, "gate"}, {&tu, "up"}});
-        backend::swiglu_forward(c, tg, tu, to);
+        F32Activations f32(c);
+        backend::swiglu_forward(c, f32.in(tg), f32.in(tu), f32.out(to));
+        f32.finish();
     });
 }
 
@@ -353,9 +368,9 @@ lp_status lp_op_swiglu_backward(lp_context_t ctx, const lp_tensor* dout, const l
         const lp_tensor& tu = need(c, up, "up");
         const lp_tensor& tdg = need(c, dgate, "dgate");
         const lp_tensor& tdu = need(c, dup, "dup");
-        check_dtype(tg, "gate", {LP_F32});
+        check_dtype(tg, "gate", {LP_F32, LP_BF16});
         check_ndim(tg, "gate", 2);
-        check_dtype(tu, "up", {LP_F32});
+        check_dtype(tu, "up", {tg.dtype});
         check_same_shape(tu, "up", tg, "gate");
         check_dtype(tdo, "dout", {LP_F32});
         check_same_shape(tdo, "dout", tg, "gate");
@@ -364,7 +379,8 @@ lp_status lp_op_swiglu_backward(lp_context_t ctx, const lp_tensor* dout, const l
         check_dtype(tdu, "dup", {LP_F32});
         check_same_shape(tdu, "dup", tg, "gate");
         check_outputs_disjoint({{&tdg, "dgate"}, {&tdu, "dup"}}, {{&tdo, "dout"}, {&tg, "gate"}, {&tu, "up"}});
-        backend::swiglu_backward(c, tdo, tg, tu, tdg, tdu);
+        F32Activations f32(c);
+        backend::swiglu_backward(c, tdo, f32.in(tg), f32.in(tu), tdg, tdu);
     });
 }
 
@@ -394,12 +410,14 @@ lp_status lp_op_lora_linear_forward(lp_context_t ctx, const lp_tensor* x, const 
         const lp_tensor& ty = need(c, y, "y");
         const lp_tensor* txa = maybe(c, xa, "xa");
         check_lora_linear(tx, tw, ta, tb, tm, txa, scale, dropout_p);
-        check_dtype(ty, "y", {LP_F32});
+        check_dtype(ty, "y", {LP_F32, LP_BF16});
         check_ndim(ty, "y", 2);
         check_dim(ty, "y", 0, tx.ne[0], "x.ne[0] (N)");
         check_dim(ty, "y", 1, tw.ne[0], "w.ne[0] (OUT)");
         check_outputs_disjoint({{&ty, "y"}, {txa, "xa"}}, {{&tx, "x"}, {&tw, "w"}, {ta, "a"}, {tb, "b"}, {tm, "mask"}});
-        backend::lora_linear_forward(c, tx, tw, ta, tb, tm, scale, dropout_p, seed, offset, ty, txa);
+        F32Activations f32(c);
+        backend::lora_linear_forward(c, f32.in(tx), tw, ta, tb, tm, scale, dropout_p, seed, offset, f32.out(ty), txa);
+        f32.finish();
     });
 }
 
@@ -442,7 +460,8 @@ lp_status lp_op_lora_linear_backward(lp_context_t ctx, const lp_tensor* dy, cons
         }
         check_outputs_disjoint({{tdx, "dx"}, {tda, "da"}, {tdb, "db"}, {tdw, "dw"}},
                                {{&tdy, "dy"}, {&tx, "x"}, {&tw, "w"}, {ta, "a"}, {tb, "b"}, {tm, "mask"}, {txa, "xa"}});
-        backend::lora_linear_backward(c, tdy, tx, tw, ta, tb, tm, txa, scale, dropout_p, seed, offset, tdx, tda, tdb, tdw);
+        F32Activations f32(c);
+        backend::lora_linear_backward(c, tdy, f32.in(tx), tw, ta, tb, tm, txa, scale, dropout_p, seed, offset, tdx, tda, tdb, tdw);
     });
 }
 
@@ -452,14 +471,16 @@ lp_status lp_op_bias_add(lp_context_t ctx, const lp_tensor* y, const lp_tensor* 
         const lp_tensor& ty = need(c, y, "y");
         const lp_tensor& tb = need(c, bias, "bias");
         const lp_tensor* tm = maybe(c, mask, "mask");
-        check_dtype(ty, "y", {LP_F32});
+        check_dtype(ty, "y", {LP_F32, LP_BF16});
         check_ndim(ty, "y", 2);
         check_dtype(tb, "bias", {LP_F32, LP_BF16});
         check_ndim(tb, "bias", 1);
         check_dim(tb, "bias", 0, ty.ne[1], "y.ne[1] (OUT)");
         if (tm) check_out_vector(*tm, "mask", ty.ne[1], "y.ne[1] (OUT)");
         check_outputs_disjoint({{&ty, "y"}}, {{&tb, "bias"}, {tm, "mask"}});
-        backend::bias_add(c, ty, tb, tm);
+        F32Activations f32(c);
+        backend::bias_add(c, f32.out(ty), tb, tm);
+        f32.finish();
     });
 }
 

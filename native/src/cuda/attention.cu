@@ -31,12 +31,13 @@ __host__ __device__ inline int tile_stride(int D) { return (D + 3) / 4 * 4 + 4; 
 
 // Copies `valid` rows of D floats (global row stride `stride`) into a shared tile of `slots` rows;
 // rows from `valid` on and the padding columns are zero, so dot products over the padded width are
-// exact and rows beyond T contribute nothing.
-__device__ __forceinline__ void load_tile(float* tile, const float* src, int64_t stride, int valid, int slots, int D, int ld) {
+// exact and rows beyond T contribute nothing. The source is f32 or bf16; the tile is f32.
+template <class S>
+__device__ __forceinline__ void load_tile(float* tile, const S* src, int64_t stride, int valid, int slots, int D, int ld) {
     for (int e = static_cast<int>(threadIdx.x); e < slots * ld; e += static_cast<int>(blockDim.x)) {
         const int r = e / ld;
         const int c = e - r * ld;
-        tile[e] = (r < valid && c < D) ? src[r * stride + c] : 0.0f;
+        tile[e] = (r < valid && c < D) ? to_f32(src[r * stride + c]) : 0.0f;
     }
 }
 
@@ -70,23 +71,26 @@ __device__ __forceinline__ void accumulate_rows(const float (&w)[ROWS], const fl
 }
 
 // Layout of one (b, head) slice of a (B,T,NH,D) tensor: rows t at `base + t*stride`.
+template <class S>
 struct HeadRows {
-    const float* base;
+    const S* base;
     int64_t stride;
 };
 
-__device__ __forceinline__ HeadRows head_rows(const float* x, int b, int head, int T, int NH, int D) {
+template <class S>
+__device__ __forceinline__ HeadRows<S> head_rows(const S* x, int b, int head, int T, int NH, int D) {
     const int64_t stride = static_cast<int64_t>(NH) * D;
-    return HeadRows{x + static_cast<int64_t>(b) * T * stride + static_cast<int64_t>(head) * D, stride};
+    return HeadRows<S>{x + static_cast<int64_t>(b) * T * stride + static_cast<int64_t>(head) * D, stride};
 }
 
 // One block per (query tile of 8*ROWS rows, b*H + h); warp w owns rows w*ROWS..w*ROWS+ROWS-1 of
 // the tile, lane j the key j of each streamed key tile and the columns d = j + 32c of the output.
-template <int ROWS, int DCH>
-__global__ void attention_forward_kernel(const float* q,  // (B, T, H, D)
-                                         const float* k,  // (B, T, KVH, D)
-                                         const float* v,  // (B, T, KVH, D)
-                                         float* out,      // (B, T, H, D)
+// E is the element type of q, k, v and out (f32 or bf16).
+template <class E, int ROWS, int DCH>
+__global__ void attention_forward_kernel(const E* q,  // (B, T, H, D)
+                                         const E* k,  // (B, T, KVH, D)
+                                         const E* v,  // (B, T, KVH, D)
+                                         E* out,      // (B, T, H, D)
                                          float* lse,      // (B, H, T)
                                          int T, int H, int KVH, int D, float scale) {
     constexpr int BQ = kWarps * ROWS;
@@ -101,9 +105,9 @@ __global__ void attention_forward_kernel(const float* q,  // (B, T, H, D)
     const int h = static_cast<int>(blockIdx.y) % H;
     const int kvh = h / (H / KVH);
     const int q0 = static_cast<int>(gridDim.x - 1 - blockIdx.x) * BQ;  // the longest rows start first
-    const HeadRows qr = head_rows(q, b, h, T, H, D);
-    const HeadRows kr = head_rows(k, b, kvh, T, KVH, D);
-    const HeadRows vr = head_rows(v, b, kvh, T, KVH, D);
+    const HeadRows<E> qr = head_rows(q, b, h, T, H, D);
+    const HeadRows<E> kr = head_rows(k, b, kvh, T, KVH, D);
+    const HeadRows<E> vr = head_rows(v, b, kvh, T, KVH, D);
 
     load_tile(qs, qr.base + q0 * qr.stride, qr.stride, min(BQ, T - q0), BQ, D, ld);
     float m[ROWS], l[ROWS], o[ROWS][DCH];
@@ -144,17 +148,18 @@ __global__ void attention_forward_kernel(const float* q,  // (B, T, H, D)
         const int query = q0 + warp * ROWS + i;
         if (query >= T) continue;
         const float inv = 1.0f / l[i];
-        float* orow = out + static_cast<int64_t>(b) * T * H * D + (static_cast<int64_t>(query) * H + h) * D;
+        E* orow = out + static_cast<int64_t>(b) * T * H * D + (static_cast<int64_t>(query) * H + h) * D;
         for (int c = 0; c < DCH; ++c) {
             const int d = lane + kWarpSize * c;
-            if (d < D) orow[d] = o[i][c] * inv;
+            if (d < D) orow[d] = from_f32<E>(o[i][c] * inv);
         }
         if (lane == 0) lse[(static_cast<int64_t>(b) * H + h) * T + query] = m[i] + logf(l[i]);
     }
 }
 
 // Dr[b,h,t] = sum_d dO[b,t,h,d] * O[b,t,h,d]: one warp per row, rows in (b, t, h) order.
-__global__ void attention_backward_rowdot_kernel(const float* out,   // (B, T, H, D)
+template <class E>
+__global__ void attention_backward_rowdot_kernel(const E* out,       // (B, T, H, D) f32 or bf16
                                                  const float* dout,  // (B, T, H, D)
                                                  float* rowdot,      // (B, H, T)
                                                  int64_t rows, int T, int H, int D) {
@@ -166,9 +171,9 @@ __global__ void attention_backward_rowdot_kernel(const float* out,   // (B, T, H
         const int64_t row = first + warp;
         float s = 0.0f;
         if (row < rows) {
-            const float* o = out + row * D;
+            const E* o = out + row * D;
             const float* g = dout + row * D;
-            for (int d = lane; d < D; d += kWarpSize) s += o[d] * g[d];
+            for (int d = lane; d < D; d += kWarpSize) s += to_f32(o[d]) * g[d];
         }
         s = warp_sum(s);
         if (row < rows && lane == 0) {
@@ -181,10 +186,10 @@ __global__ void attention_backward_rowdot_kernel(const float* out,   // (B, T, H
 
 // dQ, one block per (query tile of 8*ROWS rows, b*H + h), walking the key tiles up to the diagonal.
 // Per key tile: the value tile gives dP, then the key tile gives P, dS and dQ += dS K.
-template <int ROWS, int DCH>
-__global__ void attention_backward_dq_kernel(const float* q,       // (B, T, H, D)
-                                             const float* k,       // (B, T, KVH, D)
-                                             const float* v,       // (B, T, KVH, D)
+template <class E, int ROWS, int DCH>
+__global__ void attention_backward_dq_kernel(const E* q,           // (B, T, H, D) f32 or bf16
+                                             const E* k,           // (B, T, KVH, D)
+                                             const E* v,           // (B, T, KVH, D)
                                              const float* dout,    // (B, T, H, D)
                                              const float* lse,     // (B, H, T)
                                              const float* rowdot,  // (B, H, T)
@@ -203,10 +208,10 @@ __global__ void attention_backward_dq_kernel(const float* q,       // (B, T, H, 
     const int h = static_cast<int>(blockIdx.y) % H;
     const int kvh = h / (H / KVH);
     const int q0 = static_cast<int>(gridDim.x - 1 - blockIdx.x) * BQ;
-    const HeadRows qr = head_rows(q, b, h, T, H, D);
-    const HeadRows dr = head_rows(dout, b, h, T, H, D);
-    const HeadRows kr = head_rows(k, b, kvh, T, KVH, D);
-    const HeadRows vr = head_rows(v, b, kvh, T, KVH, D);
+    const HeadRows<E> qr = head_rows(q, b, h, T, H, D);
+    const HeadRows<float> dr = head_rows(dout, b, h, T, H, D);
+    const HeadRows<E> kr = head_rows(k, b, kvh, T, KVH, D);
+    const HeadRows<E> vr = head_rows(v, b, kvh, T, KVH, D);
     const int rows_valid = min(BQ, T - q0);
     load_tile(qs, qr.base + q0 * qr.stride, qr.stride, rows_valid, BQ, D, ld);
     load_tile(dos, dr.base + q0 * dr.stride, dr.stride, rows_valid, BQ, D, ld);
@@ -258,10 +263,10 @@ __global__ void attention_backward_dq_kernel(const float* q,       // (B, T, H, 
 // value rows in shared memory and walks the query heads of the group, then their query tiles from
 // the diagonal on; warp w owns keys w*ROWS.., lane j the query j of each streamed query tile.
 // Per query tile: Q gives P, dO gives dV += P^T dO and dP, Q again gives dK += dS^T Q.
-template <int ROWS, int DCH>
-__global__ void attention_backward_dkdv_kernel(const float* q,       // (B, T, H, D)
-                                               const float* k,       // (B, T, KVH, D)
-                                               const float* v,       // (B, T, KVH, D)
+template <class E, int ROWS, int DCH>
+__global__ void attention_backward_dkdv_kernel(const E* q,           // (B, T, H, D) f32 or bf16
+                                               const E* k,           // (B, T, KVH, D)
+                                               const E* v,           // (B, T, KVH, D)
                                                const float* dout,    // (B, T, H, D)
                                                const float* lse,     // (B, H, T)
                                                const float* rowdot,  // (B, H, T)
@@ -281,8 +286,8 @@ __global__ void attention_backward_dkdv_kernel(const float* q,       // (B, T, H
     const int kvh = static_cast<int>(blockIdx.y) % KVH;
     const int group = H / KVH;
     const int k0 = static_cast<int>(blockIdx.x) * BK;  // the first keys see the most queries: they start first
-    const HeadRows kr = head_rows(k, b, kvh, T, KVH, D);
-    const HeadRows vr = head_rows(v, b, kvh, T, KVH, D);
+    const HeadRows<E> kr = head_rows(k, b, kvh, T, KVH, D);
+    const HeadRows<E> vr = head_rows(v, b, kvh, T, KVH, D);
     const int keys_valid = min(BK, T - k0);
     load_tile(ks, kr.base + k0 * kr.stride, kr.stride, keys_valid, BK, D, ld);
     load_tile(vs, vr.base + k0 * vr.stride, vr.stride, keys_valid, BK, D, ld);
@@ -297,8 +302,8 @@ __global__ void attention_backward_dkdv_kernel(const float* q,       // (B, T, H
     const int query_begin = k0 / kTile * kTile;  // queries before k0 see none of these keys
     for (int r = 0; r < group; ++r) {
         const int h = kvh * group + r;
-        const HeadRows qr = head_rows(q, b, h, T, H, D);
-        const HeadRows dr = head_rows(dout, b, h, T, H, D);
+        const HeadRows<E> qr = head_rows(q, b, h, T, H, D);
+        const HeadRows<float> dr = head_rows(dout, b, h, T, H, D);
         const float* lse_bh = lse + (static_cast<int64_t>(b) * H + h) * T;
         const float* dot_bh = rowdot + (static_cast<int64_t>(b) * H + h) * T;
         for (int t0 = query_begin; t0 < T; t0 += kTile) {
@@ -361,26 +366,26 @@ Shape shape_of(const lp_tensor& q, const lp_tensor& k) {
 
 size_t tile_bytes(int rows, int D) { return static_cast<size_t>(rows) * tile_stride(D) * sizeof(float); }
 
-template <int DCH>
-void forward_with(cudaStream_t s, const Shape& sh, const float* q, const float* k, const float* v, float* out, float* lse, float scale) {
+template <class E, int DCH>
+void forward_with(cudaStream_t s, const Shape& sh, const E* q, const E* k, const E* v, E* out, float* lse, float scale) {
     constexpr int BQ = kWarps * kForwardRows;
     const dim3 grid((sh.T + BQ - 1) / BQ, sh.B * sh.H);
-    const auto kernel = attention_forward_kernel<kForwardRows, DCH>;
+    const auto kernel = attention_forward_kernel<E, kForwardRows, DCH>;
     LP_LAUNCH(kernel, grid, kThreads, tile_bytes(BQ + kTile, sh.D), s)(q, k, v, out, lse, sh.T, sh.H, sh.KVH, sh.D, scale);
     LP_CHECK_LAUNCH(attention_forward_kernel);
 }
 
-template <int DCH>
-void backward_with(cudaStream_t s, const Shape& sh, const float* q, const float* k, const float* v, const float* dout, const float* lse, const float* rowdot,
+template <class E, int DCH>
+void backward_with(cudaStream_t s, const Shape& sh, const E* q, const E* k, const E* v, const float* dout, const float* lse, const float* rowdot,
                    float* dq, float* dk, float* dv, float scale) {
     constexpr int BR = kWarps * kBackwardRows;
     const dim3 grid_q((sh.T + BR - 1) / BR, sh.B * sh.H);
-    const auto dq_kernel = attention_backward_dq_kernel<kBackwardRows, DCH>;
+    const auto dq_kernel = attention_backward_dq_kernel<E, kBackwardRows, DCH>;
     LP_LAUNCH(dq_kernel, grid_q, kThreads, tile_bytes(2 * BR + kTile, sh.D), s)(
         q, k, v, dout, lse, rowdot, dq, sh.T, sh.H, sh.KVH, sh.D, scale);
     LP_CHECK_LAUNCH(attention_backward_dq_kernel);
     const dim3 grid_kv((sh.T + BR - 1) / BR, sh.B * sh.KVH);
-    const auto dkdv_kernel = attention_backward_dkdv_kernel<kBackwardRows, DCH>;
+    const auto dkdv_kernel = attention_backward_dkdv_kernel<E, kBackwardRows, DCH>;
     LP_LAUNCH(dkdv_kernel, grid_kv, kThreads, tile_bytes(2 * BR + kTile, sh.D), s)(
         q, k, v, dout, lse, rowdot, dk, dv, sh.T, sh.H, sh.KVH, sh.D, scale);
     LP_CHECK_LAUNCH(attention_backward_dkdv_kernel);
@@ -395,15 +400,18 @@ using namespace lp::cuda;
 
 void attention_forward(lp_context* ctx, const lp_tensor& q, const lp_tensor& k, const lp_tensor& v, float scale, const lp_tensor& out, const lp_tensor& lse) {
     const Shape sh = shape_of(q, k);
-    const float* qp = static_cast<const float*>(q.data);
-    const float* kp = static_cast<const float*>(k.data);
-    const float* vp = static_cast<const float*>(v.data);
-    float* op = static_cast<float*>(out.data);
     float* lse_out = static_cast<float*>(lse.data);
     cudaStream_t s = stream(ctx);
-    if (sh.D <= 32) forward_with<1>(s, sh, qp, kp, vp, op, lse_out, scale);
-    else if (sh.D <= 64) forward_with<2>(s, sh, qp, kp, vp, op, lse_out, scale);
-    else forward_with<4>(s, sh, qp, kp, vp, op, lse_out, scale);
+    with_act_type(q.dtype, [&](auto tag) {
+        using E = decltype(tag);
+        const E* qp = static_cast<const E*>(q.data);
+        const E* kp = static_cast<const E*>(k.data);
+        const E* vp = static_cast<const E*>(v.data);
+        E* op = static_cast<E*>(out.data);
+        if (sh.D <= 32) forward_with<E, 1>(s, sh, qp, kp, vp, op, lse_out, scale);
+        else if (sh.D <= 64) forward_with<E, 2>(s, sh, qp, kp, vp, op, lse_out, scale);
+        else forward_with<E, 4>(s, sh, qp, kp, vp, op, lse_out, scale);
+    });
 }
 
 void attention_backward(lp_context* ctx, const lp_tensor& q, const lp_tensor& k, const lp_tensor& v, const lp_tensor& out, const lp_tensor& lse,
@@ -412,20 +420,23 @@ void attention_backward(lp_context* ctx, const lp_tensor& q, const lp_tensor& k,
     const int64_t rows = static_cast<int64_t>(sh.B) * sh.T * sh.H;
     float* rowdot = static_cast<float*>(scratch(ctx, static_cast<size_t>(rows) * sizeof(float)));  // (B, H, T)
     cudaStream_t s = stream(ctx);
-    const float* op = static_cast<const float*>(out.data);
     const float* dop = static_cast<const float*>(dout.data);
-    LP_LAUNCH(attention_backward_rowdot_kernel, blocks_for(rows, kThreads / kWarpSize), kThreads, 0, s)(op, dop, rowdot, rows, sh.T, sh.H, sh.D);
-    LP_CHECK_LAUNCH(attention_backward_rowdot_kernel);
-    const float* qp = static_cast<const float*>(q.data);
-    const float* kp = static_cast<const float*>(k.data);
-    const float* vp = static_cast<const float*>(v.data);
     const float* lsep = static_cast<const float*>(lse.data);
     float* dqp = static_cast<float*>(dq.data);
     float* dkp = static_cast<float*>(dk.data);
     float* dvp = static_cast<float*>(dv.data);
-    if (sh.D <= 32) backward_with<1>(s, sh, qp, kp, vp, dop, lsep, rowdot, dqp, dkp, dvp, scale);
-    else if (sh.D <= 64) backward_with<2>(s, sh, qp, kp, vp, dop, lsep, rowdot, dqp, dkp, dvp, scale);
-    else backward_with<4>(s, sh, qp, kp, vp, dop, lsep, rowdot, dqp, dkp, dvp, scale);
+    with_act_type(q.dtype, [&](auto tag) {
+        using E = decltype(tag);
+        LP_LAUNCH(attention_backward_rowdot_kernel<E>, blocks_for(rows, kThreads / kWarpSize), kThreads, 0, s)(static_cast<const E*>(out.data), dop, rowdot, rows,
+                                                                                                               sh.T, sh.H, sh.D);
+        LP_CHECK_LAUNCH(attention_backward_rowdot_kernel);
+        const E* qp = static_cast<const E*>(q.data);
+        const E* kp = static_cast<const E*>(k.data);
+        const E* vp = static_cast<const E*>(v.data);
+        if (sh.D <= 32) backward_with<E, 1>(s, sh, qp, kp, vp, dop, lsep, rowdot, dqp, dkp, dvp, scale);
+        else if (sh.D <= 64) backward_with<E, 2>(s, sh, qp, kp, vp, dop, lsep, rowdot, dqp, dkp, dvp, scale);
+        else backward_with<E, 4>(s, sh, qp, kp, vp, dop, lsep, rowdot, dqp, dkp, dvp, scale);
+    });
 }
 
 }  // namespace lp::backend

@@ -13,7 +13,8 @@ constexpr int kColumnBlockThreads = 256;  // 8 warps, each walks every 8th row o
 constexpr int64_t kRowsPerChunk = 64;     // rows of one partial sum ...
 constexpr int64_t kMaxChunks = 256;       // ... unless that makes more chunks than this
 
-__global__ void bias_add_kernel(float* y,           // (N, OUT)
+template <class TY>
+__global__ void bias_add_kernel(TY* y,              // (N, OUT) f32 or bf16
                                 const void* bias,   // (OUT) f32|bf16
                                 int32_t bias_dtype,
                                 const float* mask,  // (OUT), nullable
@@ -22,7 +23,7 @@ __global__ void bias_add_kernel(float* y,           // (N, OUT)
     for (int64_t i = grid_thread_index(); i < total; i += grid_thread_count()) {
         const int64_t o = i % OUT;
         const float b = load_weight(bias, bias_dtype, o);
-        y[i] += mask ? b * mask[o] : b;
+        y[i] = from_f32<TY>(to_f32(y[i]) + (mask ? b * mask[o] : b));
     }
 }
 
@@ -73,8 +74,11 @@ using namespace lp::cuda;
 void bias_add(lp_context* ctx, const lp_tensor& y, const lp_tensor& bias, const lp_tensor* mask) {
     const int64_t N = y.ne[0], OUT = y.ne[1];
     const float* m = mask ? static_cast<const float*>(mask->data) : nullptr;
-    LP_LAUNCH(bias_add_kernel, blocks_for(N * OUT, kThreads), kThreads, 0, stream(ctx))(static_cast<float*>(y.data), bias.data, bias.dtype, m, N, OUT);
-    LP_CHECK_LAUNCH(bias_add_kernel);
+    with_act_type(y.dtype, [&](auto tag) {
+        using TY = decltype(tag);
+        LP_LAUNCH(bias_add_kernel<TY>, blocks_for(N * OUT, kThreads), kThreads, 0, stream(ctx))(static_cast<TY*>(y.data), bias.data, bias.dtype, m, N, OUT);
+        LP_CHECK_LAUNCH(bias_add_kernel);
+    });
 }
 
 void bias_backward(lp_context* ctx, const lp_tensor& dy, const lp_tensor* mask, const lp_tensor& dbias) {

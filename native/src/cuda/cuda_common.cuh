@@ -54,6 +54,31 @@ __device__ __forceinline__ float load_weight(const void* w, int32_t dtype, int64
     return static_cast<const float*>(w)[i];
 }
 
+// Activation element types (lp.h "f32|bf16" activations): kernels that read or write activations
+// are templates over float and act_bf16 (a bf16 held as its bits, converted with lp_scalar.h's
+// round-to-nearest-even, so every backend rounds identically). Arithmetic is always f32.
+struct act_bf16 {
+    uint16_t bits;
+};
+
+__device__ __forceinline__ float to_f32(float v) { return v; }
+__device__ __forceinline__ float to_f32(act_bf16 v) { return lp::bf16_to_f32(v.bits); }
+
+template <class T>
+__device__ __forceinline__ T from_f32(float v);
+template <>
+__device__ __forceinline__ float from_f32<float>(float v) { return v; }
+template <>
+__device__ __forceinline__ act_bf16 from_f32<act_bf16>(float v) { return act_bf16{lp::f32_to_bf16(v)}; }
+
+// Calls f(T{}) with T the element type of an activation dtype (LP_F32 or LP_BF16):
+//   with_act_type(x.dtype, [&](auto tag) { using T = decltype(tag); ...kernel<T>... });
+template <class F>
+void with_act_type(int32_t dtype, F&& f) {
+    if (dtype == LP_BF16) f(act_bf16{});
+    else f(0.0f);
+}
+
 // Grid-stride loops over n elements (1-D grids and blocks):
 //   for (int64_t i = grid_thread_index(); i < n; i += grid_thread_count()) ...
 __device__ __forceinline__ int64_t grid_thread_index() { return static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; }

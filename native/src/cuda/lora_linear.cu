@@ -10,11 +10,14 @@
 // the dropout mask is drawn on the fly with the counter RNG of lp.h (lp_scalar.h), the
 // up-projection and the mask are fused into one epilogue over the GEMM result, and da/db are
 // reduced over N in fixed-size row splits whose partial sums are added in split order: no atomics.
+// Activations x and y may be f32 or bf16 (lp.h): the kernels read and write them through to_f32 /
+// from_f32; a bf16 y takes the base GEMM's f32 result through the epilogue and is rounded once.
 #include "cuda_common.cuh"
 #include "reduce.cuh"
 
 #include <climits>
 #include <string>
+#include <type_traits>
 
 namespace lp::cuda {
 namespace {
@@ -36,14 +39,15 @@ __device__ __forceinline__ float drop_at(float p, uint64_t seed, uint64_t offset
 }
 
 // GEMM operands derived from an activation: (in (.) mask) as f32 and/or rounded to bf16.
-__global__ void lora_operand_forward_kernel(const float* in,    // (N, K)
+template <class TI>
+__global__ void lora_operand_forward_kernel(const TI* in,       // (N, K) f32 or bf16
                                             const float* mask,  // (K) or null
                                             float* out_f32,     // (N, K) or null
                                             uint16_t* out_bf16, // (N, K) or null
                                             int64_t N, int64_t K) {
     const int64_t n_all = N * K;
     for (int64_t i = grid_thread_index(); i < n_all; i += grid_thread_count()) {
-        float v = in[i];
+        float v = to_f32(in[i]);
         if (mask) v *= mask[i % K];
         if (out_f32) out_f32[i] = v;
         if (out_bf16) out_bf16[i] = lp::f32_to_bf16(v);
@@ -54,7 +58,8 @@ __global__ void lora_operand_forward_kernel(const float* in,    // (N, K)
 // m[r*m_rs + k*m_ks]: xa = drop(x) A^T in the forward, gb = (dy (.) mask) B in the backward.
 // Block (4 rows, 64 ranks): the rows are staged 256 columns at a time (dropout applied once per
 // element), warp w owns ranks w, w+8, ..., each lane a column phase; lanes are summed at the end.
-__global__ void lora_down_forward_kernel(const float* in,    // (N, K)
+template <class TI>
+__global__ void lora_down_forward_kernel(const TI* in,       // (N, K) f32 or bf16
                                          const float* mask,  // (K) or null
                                          const float* m,     // (R, K) through strides
                                          int64_t m_rs, int64_t m_ks,
@@ -77,7 +82,7 @@ __global__ void lora_down_forward_kernel(const float* in,    // (N, K)
             const int64_t n = n0 + i;
             float v = 0.0f;
             if (n < N && k < K) {
-                v = in[n * K + k];
+                v = to_f32(in[n * K + k]);
                 if (mask) v *= mask[k];
                 v *= drop_at(p, seed, offset, n, K, k);
             }
@@ -104,12 +109,15 @@ __global__ void lora_down_forward_kernel(const float* in,    // (N, K)
     }
 }
 
-// Up projection fused into the epilogue of the base GEMM, in place on out:
-//   out[n, j] = (out[n, j] + scale * drop(n,j) * sum_r u[n,r] * M(r,j)) * mask[j]
+// Up projection fused into the epilogue of the base GEMM, from its f32 result into out (in
+// place when out is that f32 result, or rounded into a bf16 out), gemm:
+//   out[n, j] = (gemm[n, j] + scale * drop(n,j) * sum_r u[n,r] * M(r,j)) * mask[j]
 // with M(r,j) at m[r*m_rs + j*m_ks]: y = (y + scale xa B^T) (.) mask in the forward (p = 0),
 // dx += scale (gb A) (.) dropmask/(1-p) in the backward (no mask). R may be 0 (mask only).
 // Block (8 rows, 256 columns): the u rows are staged 64 ranks at a time, one column per thread.
-__global__ void lora_up_forward_kernel(float* out,         // (N, K)
+template <class TO>
+__global__ void lora_up_forward_kernel(const float* gemm,  // (N, K) the GEMM result
+                                       TO* out,            // (N, K) f32 (may be acc) or bf16
                                        const float* u,     // (N, R) or null when R == 0
                                        const float* m,     // (R, K) through strides
                                        int64_t m_rs, int64_t m_ks,
@@ -144,8 +152,7 @@ __global__ void lora_up_forward_kernel(float* out,         // (N, K)
         if (n >= N) break;
         float lora = scale * acc[i];
         if (p > 0.0f) lora *= drop_at(p, seed, offset, n, K, j);
-        float* o = out + n * K + j;
-        *o = (*o + lora) * mj;
+        out[n * K + j] = from_f32<TO>((gemm[n * K + j] + lora) * mj);
     }
 }
 
@@ -154,8 +161,9 @@ __global__ void lora_up_forward_kernel(float* out,         // (N, K)
 // da = scale gb^T drop(x) (u = gb, in = x) and db^T = scale xa^T (dy (.) mask) (u = xa, in = dy).
 // Block (128 columns, 64 ranks, split): 32 rows of in and u staged per step; lane l owns
 // columns l + 32c, warp w ranks w + 8t.
+template <class TI>
 __global__ void lora_grad_backward_kernel(const float* u,     // (N, R)
-                                          const float* in,    // (N, K)
+                                          const TI* in,       // (N, K) f32 or bf16
                                           const float* mask,  // (K) or null
                                           float* part,        // (S, R, K)
                                           int64_t N, int64_t K, int R, int64_t rows_per_split, float p, uint64_t seed, uint64_t offset) {
@@ -181,7 +189,7 @@ __global__ void lora_grad_backward_kernel(const float* u,     // (N, R)
             const int64_t k = k0 + c;
             float v = 0.0f;
             if (n < n_end && k < K) {
-                v = in[n * K + k];
+                v = to_f32(in[n * K + k]);
                 if (mask) v *= mask[k];
                 v *= drop_at(p, seed, offset, n, K, k);
             }
@@ -269,30 +277,34 @@ Splits splits_for(int64_t N, int64_t K, int R) {
     return Splits{rows, (N + rows - 1) / rows};
 }
 
-void launch_operand(cudaStream_t s, const float* in, const float* mask, float* out_f32, uint16_t* out_bf16, int64_t N, int64_t K) {
-    LP_LAUNCH(lora_operand_forward_kernel, blocks_for(N * K, kThreads), kThreads, 0, s)(in, mask, out_f32, out_bf16, N, K);
+template <class TI>
+void launch_operand(cudaStream_t s, const TI* in, const float* mask, float* out_f32, uint16_t* out_bf16, int64_t N, int64_t K) {
+    LP_LAUNCH(lora_operand_forward_kernel<TI>, blocks_for(N * K, kThreads), kThreads, 0, s)(in, mask, out_f32, out_bf16, N, K);
     LP_CHECK_LAUNCH(lora_operand_forward_kernel);
 }
 
-void launch_down(cudaStream_t s, const float* in, const float* mask, const float* m, int64_t m_rs, int64_t m_ks, float* out, int64_t N, int64_t K, int R, float p,
+template <class TI>
+void launch_down(cudaStream_t s, const TI* in, const float* mask, const float* m, int64_t m_rs, int64_t m_ks, float* out, int64_t N, int64_t K, int R, float p,
                  uint64_t seed, uint64_t offset) {
     const dim3 grid(grid_of(N, kDownRows), grid_of(R, kRankTile));
-    LP_LAUNCH(lora_down_forward_kernel, grid, kThreads, 0, s)(in, mask, m, m_rs, m_ks, out, N, K, R, p, seed, offset);
+    LP_LAUNCH(lora_down_forward_kernel<TI>, grid, kThreads, 0, s)(in, mask, m, m_rs, m_ks, out, N, K, R, p, seed, offset);
     LP_CHECK_LAUNCH(lora_down_forward_kernel);
 }
 
-void launch_up(cudaStream_t s, float* out, const float* u, const float* m, int64_t m_rs, int64_t m_ks, const float* mask, int64_t N, int64_t K, int R, float scale,
+template <class TO>
+void launch_up(cudaStream_t s, const float* acc, TO* out, const float* u, const float* m, int64_t m_rs, int64_t m_ks, const float* mask, int64_t N, int64_t K, int R, float scale,
                float p, uint64_t seed, uint64_t offset) {
     const dim3 grid(grid_of(N, kUpRows), grid_of(K, kThreads));
-    LP_LAUNCH(lora_up_forward_kernel, grid, kThreads, 0, s)(out, u, m, m_rs, m_ks, mask, N, K, R, scale, p, seed, offset);
+    LP_LAUNCH(lora_up_forward_kernel<TO>, grid, kThreads, 0, s)(acc, out, u, m, m_rs, m_ks, mask, N, K, R, scale, p, seed, offset);
     LP_CHECK_LAUNCH(lora_up_forward_kernel);
 }
 
 // grad (R,K through strides) += scale * sum_n u[n,r] * in[n,k] * mask[k] * drop(n,k).
-void launch_grad(cudaStream_t s, const float* u, const float* in, const float* mask, float* part, const Splits& sp, float* grad, int64_t g_rs, int64_t g_ks, int64_t N,
+template <class TI>
+void launch_grad(cudaStream_t s, const float* u, const TI* in, const float* mask, float* part, const Splits& sp, float* grad, int64_t g_rs, int64_t g_ks, int64_t N,
                  int64_t K, int R, float scale, float p, uint64_t seed, uint64_t offset) {
     const dim3 grid(grid_of(K, kGradCols), grid_of(R, kRankTile), static_cast<unsigned int>(sp.count));
-    LP_LAUNCH(lora_grad_backward_kernel, grid, kThreads, 0, s)(u, in, mask, part, N, K, R, sp.rows_per_split, p, seed, offset);
+    LP_LAUNCH(lora_grad_backward_kernel<TI>, grid, kThreads, 0, s)(u, in, mask, part, N, K, R, sp.rows_per_split, p, seed, offset);
     LP_CHECK_LAUNCH(lora_grad_backward_kernel);
     LP_LAUNCH(lora_grad_reduce_backward_kernel, blocks_for(static_cast<int64_t>(R) * K, kThreads), kThreads, 0, s)(part, grad, g_rs, g_ks, sp.count, R, K, scale);
     LP_CHECK_LAUNCH(lora_grad_reduce_backward_kernel);
@@ -303,60 +315,79 @@ cudaDataType_t blas_type(const lp_tensor& w) { return w.dtype == LP_BF16 ? CUDA_
 }  // namespace
 }  // namespace lp::cuda
 
-namespace lp::backend {
+namespace lp::cuda {
+namespace {
 
-using namespace lp::cuda;
-
-void lora_linear_forward(lp_context* ctx, const lp_tensor& x, const lp_tensor& w, const lp_tensor* a, const lp_tensor* b, const lp_tensor* mask, float scale,
-                         float dropout_p, uint64_t seed, uint64_t offset, const lp_tensor& y, const lp_tensor* xa) {
+// The forward for activation types TX (x) and TY (y).
+template <class TX, class TY>
+void forward_typed(lp_context* ctx, const lp_tensor& x, const lp_tensor& w, const lp_tensor* a, const lp_tensor* b, const lp_tensor* mask, float scale,
+                   float dropout_p, uint64_t seed, uint64_t offset, const lp_tensor& y, const lp_tensor* xa) {
     const Dims d = dims_of(x, w, a);
     cudaStream_t s = stream(ctx);
-    const float* xp = static_cast<const float*>(x.data);
+    const TX* xp = static_cast<const TX*>(x.data);
     const float* mp = mask ? static_cast<const float*>(mask->data) : nullptr;
-    float* yp = static_cast<float*>(y.data);
-    const bool bf16 = w.dtype == LP_BF16;
+    TY* yp = static_cast<TY*>(y.data);
+    const bool w16 = w.dtype == LP_BF16;
+    constexpr bool x16 = std::is_same<TX, act_bf16>::value;
+    constexpr bool y16 = std::is_same<TY, act_bf16>::value;
 
-    // y = x W^T, column-major: y^T (OUT,N) = op_T(W: IN x OUT, ld IN) * x^T (IN x N, ld IN).
+    // Scratch: x in the weight's dtype when it is not already (cuBLAS wants both operands alike),
+    // and the f32 GEMM result when y is bf16 (the epilogue rounds it into y once).
+    const bool convert_x = w16 != x16;
+    ScratchPlan plan;
+    const size_t at_x = w16 ? plan.add<uint16_t>(convert_x ? d.N * d.IN : 0) : plan.add<float>(convert_x ? d.N * d.IN : 0);  // (N, IN) in W's dtype
+    const size_t at_y = plan.add<float>(y16 ? d.N * d.OUT : 0);                                                            // (N, OUT)
+    char* base = convert_x || y16 ? static_cast<char*>(scratch(ctx, plan.bytes())) : nullptr;
     const void* x_gemm = xp;
-    if (bf16) {
-        uint16_t* x16 = static_cast<uint16_t*>(scratch(ctx, static_cast<size_t>(d.N * d.IN) * sizeof(uint16_t)));  // (N, IN)
-        launch_operand(s, xp, nullptr, nullptr, x16, d.N, d.IN);
-        x_gemm = x16;
+    if (convert_x) {
+        float* x32 = w16 ? nullptr : ScratchPlan::at<float>(base, at_x);
+        uint16_t* xb16 = w16 ? ScratchPlan::at<uint16_t>(base, at_x) : nullptr;
+        launch_operand(s, xp, nullptr, x32, xb16, d.N, d.IN);
+        x_gemm = w16 ? static_cast<const void*>(xb16) : static_cast<const void*>(x32);
     }
+    float* acc = y16 ? ScratchPlan::at<float>(base, at_y) : reinterpret_cast<float*>(yp);
+
+    // acc = x W^T, column-major: acc^T (OUT,N) = op_T(W: IN x OUT, ld IN) * x^T (IN x N, ld IN).
     const float one = 1.0f, zero = 0.0f;
     const int N = static_cast<int>(d.N), IN = static_cast<int>(d.IN), OUT = static_cast<int>(d.OUT);
-    LP_CUBLAS_CHECK(cublasGemmEx(state(ctx).blas, CUBLAS_OP_T, CUBLAS_OP_N, OUT, N, IN, &one, w.data, blas_type(w), IN, x_gemm, blas_type(w), IN, &zero, yp, CUDA_R_32F,
+    LP_CUBLAS_CHECK(cublasGemmEx(state(ctx).blas, CUBLAS_OP_T, CUBLAS_OP_N, OUT, N, IN, &one, w.data, blas_type(w), IN, x_gemm, blas_type(w), IN, &zero, acc, CUDA_R_32F,
                                  OUT, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
     if (a) {
         float* xap = static_cast<float*>(xa->data);
         // xa = drop(x) A^T: M(r,k) = A[r, k].
         launch_down(s, xp, nullptr, static_cast<const float*>(a->data), d.IN, 1, xap, d.N, d.IN, d.R, dropout_p, seed, offset);
-        // y = (y + scale xa B^T) (.) mask: M(r,o) = B[o, r].
-        launch_up(s, yp, xap, static_cast<const float*>(b->data), 1, d.R, mp, d.N, d.OUT, d.R, scale, 0.0f, 0, 0);
-    } else if (mp) {
-        launch_up(s, yp, nullptr, nullptr, 0, 0, mp, d.N, d.OUT, 0, scale, 0.0f, 0, 0);
+        // y = (acc + scale xa B^T) (.) mask: M(r,o) = B[o, r].
+        launch_up(s, acc, yp, xap, static_cast<const float*>(b->data), 1, d.R, mp, d.N, d.OUT, d.R, scale, 0.0f, 0, 0);
+    } else if (mp || y16) {
+        launch_up(s, acc, yp, nullptr, nullptr, 0, 0, mp, d.N, d.OUT, 0, scale, 0.0f, 0, 0);
     }
 }
 
-void lora_linear_backward(lp_context* ctx, const lp_tensor& dy, const lp_tensor& x, const lp_tensor& w, const lp_tensor* a, const lp_tensor* b, const lp_tensor* mask,
-                          const lp_tensor* xa, float scale, float dropout_p, uint64_t seed, uint64_t offset, const lp_tensor* dx, const lp_tensor* da, const lp_tensor* db,
-                          const lp_tensor* dw) {
+// The backward for the activation type TX of x (dy and every gradient are f32).
+template <class TX>
+void backward_typed(lp_context* ctx, const lp_tensor& dy, const lp_tensor& x, const lp_tensor& w, const lp_tensor* a, const lp_tensor* b, const lp_tensor* mask,
+                    const lp_tensor* xa, float scale, float dropout_p, uint64_t seed, uint64_t offset, const lp_tensor* dx, const lp_tensor* da, const lp_tensor* db,
+                    const lp_tensor* dw) {
     const Dims d = dims_of(x, w, a);
     cudaStream_t s = stream(ctx);
     const float* dyp = static_cast<const float*>(dy.data);
-    const float* xp = static_cast<const float*>(x.data);
+    const TX* xp = static_cast<const TX*>(x.data);
     const float* mp = mask ? static_cast<const float*>(mask->data) : nullptr;
     const bool bf16 = w.dtype == LP_BF16;
+    constexpr bool x16 = std::is_same<TX, act_bf16>::value;
 
     // Scratch: g = dy (.) mask where a GEMM needs it materialised (f32 for dw and an f32 dx GEMM,
-    // bf16 for a bf16 dx GEMM), gb = g B, and the split partial sums of da and db.
+    // bf16 for a bf16 dx GEMM), x widened to f32 for the dw GEMM when it is bf16, gb = g B, and
+    // the split partial sums of da and db.
     const bool need_g32 = mp && (dw || (dx && !bf16));
     const bool need_g16 = dx && bf16;
+    const bool need_x32 = dw && x16;
     const Splits split_a = a ? splits_for(d.N, d.IN, d.R) : Splits{0, 0};
     const Splits split_b = a ? splits_for(d.N, d.OUT, d.R) : Splits{0, 0};
     ScratchPlan plan;
     const size_t at_g32 = plan.add<float>(need_g32 ? d.N * d.OUT : 0);              // (N, OUT)
     const size_t at_g16 = plan.add<uint16_t>(need_g16 ? d.N * d.OUT : 0);           // (N, OUT)
+    const size_t at_x32 = plan.add<float>(need_x32 ? d.N * d.IN : 0);               // (N, IN)
     const size_t at_gb = plan.add<float>(a ? d.N * d.R : 0);                         // (N, R)
     const size_t at_pa = plan.add<float>(split_a.count * d.R * d.IN);                // (S_a, R, IN)
     const size_t at_pb = plan.add<float>(split_b.count * d.R * d.OUT);               // (S_b, R, OUT)
@@ -388,13 +419,43 @@ void lora_linear_backward(lp_context* ctx, const lp_tensor& dy, const lp_tensor&
         LP_CUBLAS_CHECK(cublasGemmEx(state(ctx).blas, CUBLAS_OP_N, CUBLAS_OP_N, IN, N, OUT, &one, w.data, blas_type(w), IN, g_gemm, blas_type(w), OUT, &zero, dxp,
                                      CUDA_R_32F, IN, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
         // dx += scale (gb A) (.) dropmask/(1-p): M(r,k) = A[r, k].
-        if (a) launch_up(s, dxp, gb, static_cast<const float*>(a->data), d.IN, 1, nullptr, d.N, d.IN, d.R, scale, dropout_p, seed, offset);
+        if (a) launch_up(s, dxp, dxp, gb, static_cast<const float*>(a->data), d.IN, 1, nullptr, d.N, d.IN, d.R, scale, dropout_p, seed, offset);
     }
     if (dw) {
+        const void* x_gemm = xp;
+        if (need_x32) {
+            float* x32 = ScratchPlan::at<float>(base, at_x32);
+            launch_operand(s, xp, nullptr, x32, nullptr, d.N, d.IN);
+            x_gemm = x32;
+        }
         // dw += g^T x, column-major: dw^T (IN,OUT) = x^T (IN x N, ld IN) * op_T(g^T: OUT x N, ld OUT).
-        LP_CUBLAS_CHECK(cublasGemmEx(state(ctx).blas, CUBLAS_OP_N, CUBLAS_OP_T, IN, OUT, N, &one, xp, CUDA_R_32F, IN, g_f32, CUDA_R_32F, OUT, &one,
+        LP_CUBLAS_CHECK(cublasGemmEx(state(ctx).blas, CUBLAS_OP_N, CUBLAS_OP_T, IN, OUT, N, &one, x_gemm, CUDA_R_32F, IN, g_f32, CUDA_R_32F, OUT, &one,
                                      static_cast<float*>(dw->data), CUDA_R_32F, IN, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
     }
+}
+
+}  // namespace
+}  // namespace lp::cuda
+
+namespace lp::backend {
+
+using namespace lp::cuda;
+
+void lora_linear_forward(lp_context* ctx, const lp_tensor& x, const lp_tensor& w, const lp_tensor* a, const lp_tensor* b, const lp_tensor* mask, float scale,
+                         float dropout_p, uint64_t seed, uint64_t offset, const lp_tensor& y, const lp_tensor* xa) {
+    with_act_type(x.dtype, [&](auto xtag) {
+        with_act_type(y.dtype, [&](auto ytag) {
+            forward_typed<decltype(xtag), decltype(ytag)>(ctx, x, w, a, b, mask, scale, dropout_p, seed, offset, y, xa);
+        });
+    });
+}
+
+void lora_linear_backward(lp_context* ctx, const lp_tensor& dy, const lp_tensor& x, const lp_tensor& w, const lp_tensor* a, const lp_tensor* b, const lp_tensor* mask,
+                          const lp_tensor* xa, float scale, float dropout_p, uint64_t seed, uint64_t offset, const lp_tensor* dx, const lp_tensor* da, const lp_tensor* db,
+                          const lp_tensor* dw) {
+    with_act_type(x.dtype, [&](auto xtag) {
+        backward_typed<decltype(xtag)>(ctx, dy, x, w, a, b, mask, xa, scale, dropout_p, seed, offset, dx, da, db, dw);
+    });
 }
 
 }  // namespace lp::backend

@@ -16,10 +16,11 @@ constexpr int kColumnBlockThreads = 256;  // 8 warps, each walks every 8th row o
 constexpr int64_t kRowsPerChunk = 64;     // rows of one dweight partial sum ...
 constexpr int64_t kMaxChunks = 256;       // ... unless that makes more chunks than this
 
-// y may alias x: each thread reads x[c] and writes y[c] for the same c, after the reduction.
+// y may alias x (both f32): each thread reads x[c] and writes y[c] for the same c, after the reduction.
+template <class TY>
 __global__ void rmsnorm_forward_kernel(const float* x,       // (N, C)
                                        const float* weight,  // (C)
-                                       float* y,             // (N, C)
+                                       TY* y,                // (N, C) f32 or bf16
                                        float* rstd,          // (N)
                                        int64_t N, int64_t C, float eps) {
     __shared__ float partials[kWarpSize];
@@ -30,8 +31,8 @@ __global__ void rmsnorm_forward_kernel(const float* x,       // (N, C)
         sumsq = block_sum(sumsq, partials);
         const float r = 1.0f / sqrtf(sumsq / static_cast<float>(C) + eps);
         if (threadIdx.x == 0) rstd[n] = r;
-        float* yr = y + n * C;
-        for (int64_t c = threadIdx.x; c < C; c += blockDim.x) yr[c] = xr[c] * r * weight[c];
+        TY* yr = y + n * C;
+        for (int64_t c = threadIdx.x; c < C; c += blockDim.x) yr[c] = from_f32<TY>(xr[c] * r * weight[c]);
     }
 }
 
@@ -102,9 +103,12 @@ using namespace lp::cuda;
 
 void rmsnorm_forward(lp_context* ctx, const lp_tensor& x, const lp_tensor& weight, float eps, const lp_tensor& y, const lp_tensor& rstd) {
     const int64_t N = rstd.ne[0], C = weight.ne[0];
-    LP_LAUNCH(rmsnorm_forward_kernel, row_blocks(N), row_threads(C, kMaxThreads), 0, stream(ctx))(
-        static_cast<const float*>(x.data), static_cast<const float*>(weight.data), static_cast<float*>(y.data), static_cast<float*>(rstd.data), N, C, eps);
-    LP_CHECK_LAUNCH(rmsnorm_forward_kernel);
+    with_act_type(y.dtype, [&](auto tag) {
+        using TY = decltype(tag);
+        LP_LAUNCH(rmsnorm_forward_kernel<TY>, row_blocks(N), row_threads(C, kMaxThreads), 0, stream(ctx))(
+            static_cast<const float*>(x.data), static_cast<const float*>(weight.data), static_cast<TY*>(y.data), static_cast<float*>(rstd.data), N, C, eps);
+        LP_CHECK_LAUNCH(rmsnorm_forward_kernel);
+    });
 }
 
 void rmsnorm_backward(lp_context* ctx, const lp_tensor& dy, const lp_tensor& x, const lp_tensor& weight, const lp_tensor& rstd, const lp_tensor& dx, const lp_tensor* dweight) {

@@ -33,8 +33,9 @@ __global__ void rope_table_kernel(float* table,           // (T, D/2, 2)
 
 // Rotates the pairs (i, i+D/2) of every row by +a (sign 1) or -a (sign -1). Each thread reads
 // and writes the same two elements, so out may alias in.
-__device__ __forceinline__ void rope_rotate(const float* in,     // (B, T, NH, D)
-                                            float* out,          // (B, T, NH, D)
+template <class E>
+__device__ __forceinline__ void rope_rotate(const E* in,         // (B, T, NH, D) f32 or bf16
+                                            E* out,              // (B, T, NH, D)
                                             const float* table,  // (T, D/2, 2)
                                             int64_t rows, int64_t T, int64_t NH, int64_t half, float sign) {
     const int64_t pairs = rows * half;
@@ -45,18 +46,20 @@ __device__ __forceinline__ void rope_rotate(const float* in,     // (B, T, NH, D
         const float c = table[2 * (t * half + i)];
         const float s = sign * table[2 * (t * half + i) + 1];
         const int64_t base = row * 2 * half + i;
-        const float x1 = in[base];
-        const float x2 = in[base + half];
-        out[base] = x1 * c - x2 * s;
-        out[base + half] = x2 * c + x1 * s;
+        const float x1 = to_f32(in[base]);
+        const float x2 = to_f32(in[base + half]);
+        out[base] = from_f32<E>(x1 * c - x2 * s);
+        out[base + half] = from_f32<E>(x2 * c + x1 * s);
     }
 }
 
-__global__ void rope_forward_kernel(const float* x, float* y, const float* table, int64_t rows, int64_t T, int64_t NH, int64_t half) {
+template <class TX>
+__global__ void rope_forward_kernel(const TX* x, TX* y, const float* table, int64_t rows, int64_t T, int64_t NH, int64_t half) {
     rope_rotate(x, y, table, rows, T, NH, half, 1.0f);
 }
 
-__global__ void rope_backward_kernel(const float* dy, float* dx, const float* table, int64_t rows, int64_t T, int64_t NH, int64_t half) {
+template <class TX>
+__global__ void rope_backward_kernel(const TX* dy, TX* dx, const float* table, int64_t rows, int64_t T, int64_t NH, int64_t half) {
     rope_rotate(dy, dx, table, rows, T, NH, half, -1.0f);
 }
 
@@ -68,16 +71,19 @@ void launch_rope(lp_context* ctx, bool forward, const lp_tensor& in, const lp_te
     LP_LAUNCH(rope_table_kernel, blocks_for(T * half, kThreads), kThreads, 0, s)(
         table, inv_freq ? static_cast<const float*>(inv_freq->data) : nullptr, theta, T, half, pos_offset);
     LP_CHECK_LAUNCH(rope_table_kernel);
-    const float* src = static_cast<const float*>(in.data);
-    float* dst = static_cast<float*>(out.data);
     const unsigned int blocks = blocks_for(rows * half, kThreads);
-    if (forward) {
-        LP_LAUNCH(rope_forward_kernel, blocks, kThreads, 0, s)(src, dst, table, rows, T, NH, half);
-        LP_CHECK_LAUNCH(rope_forward_kernel);
-    } else {
-        LP_LAUNCH(rope_backward_kernel, blocks, kThreads, 0, s)(src, dst, table, rows, T, NH, half);
-        LP_CHECK_LAUNCH(rope_backward_kernel);
-    }
+    with_act_type(in.dtype, [&](auto tag) {
+        using TX = decltype(tag);
+        const TX* src = static_cast<const TX*>(in.data);
+        TX* dst = static_cast<TX*>(out.data);
+        if (forward) {
+            LP_LAUNCH(rope_forward_kernel<TX>, blocks, kThreads, 0, s)(src, dst, table, rows, T, NH, half);
+            LP_CHECK_LAUNCH(rope_forward_kernel);
+        } else {
+            LP_LAUNCH(rope_backward_kernel<TX>, blocks, kThreads, 0, s)(src, dst, table, rows, T, NH, half);
+            LP_CHECK_LAUNCH(rope_backward_kernel);
+        }
+    });
 }
 
 }  // namespace

@@ -26,6 +26,7 @@ public class ConformanceTests
         ["adamw"] = CasesTraining.AdamW,
         ["grad_norm"] = CasesTraining.GradNorm,
         ["importance"] = CasesTraining.Importance,
+        ["bf16_activations"] = CasesBf16Activations.All,
     };
 
     private static readonly Lazy<Dictionary<string, OpCase>> AllCases = new(() =>
@@ -68,6 +69,7 @@ public class ConformanceTests
     [Theory, MemberData(nameof(Data), "adamw")] public void adamw(string backend, string op) => Run(backend, op);
     [Theory, MemberData(nameof(Data), "grad_norm")] public void grad_norm(string backend, string op) => Run(backend, op);
     [Theory, MemberData(nameof(Data), "importance")] public void importance(string backend, string op) => Run(backend, op);
+    [Theory, MemberData(nameof(Data), "bf16_activations")] public void bf16_activations(string backend, string op) => Run(backend, op);
 
     /// <summary>Every lp_op_* declared in lp.h has at least one conformance case, so a new op
     /// cannot land untested.</summary>

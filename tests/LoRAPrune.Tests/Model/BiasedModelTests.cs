@@ -53,7 +53,7 @@ public sealed class BiasedModelTests
         using var checkpoint = LlamaCheckpoint.Open(dir.Path);
         using var ctx = TestBackends.Get(backend).CreateContext();
         using var weights = LlamaWeights.Load(ctx, checkpoint, LpDType.F32);
-        using var graph = new LlamaGraph(weights, lora: null, masks: null, batch, seq);
+        using var graph = new LlamaGraph(weights, lora: null, masks: null, batch, seq, activations: LpDType.F32); // f32 arithmetic under test
         var tokens = Enumerable.Range(0, batch * seq).Select(i => (i * 7 + 1) % config.VocabSize).ToArray();
         var targets = tokens.Skip(1).Append(LlamaGraph.IgnoreIndex).ToArray();
         var loss = graph.Forward(tokens, targets);

@@ -1,0 +1,75 @@
+// api_widen.h — bf16 activations for a backend that computes in f32 only (the cpu backend).
+// lp.h lets the activation tensors of some ops be bf16 (DESIGN: the CUDA backend stores them so).
+// The CUDA kernels read and write bf16 themselves; for the cpu backend the API layer widens each
+// bf16 activation into a temporary f32 tensor, runs the f32 op, and rounds each output back once
+// (round to nearest even, as lp_op_convert does). So every backend accepts the same dtypes and
+// computes the same function: f32 arithmetic on the bf16 values, one rounding of each output.
+// The temporaries are counted in the context's allocator statistics while they live.
+#pragma once
+
+#include "../common/backend.h"
+
+#include <deque>
+#include <string>
+
+namespace lp::api {
+
+class F32Activations {
+public:
+    explicit F32Activations(lp_context* ctx) : ctx_(ctx), widen_(backend::kind() == LP_BACKEND_CPU) {}
+    F32Activations(const F32Activations&) = delete;
+    F32Activations& operator=(const F32Activations&) = delete;
+
+    ~F32Activations() {
+        for (Temp& t : temps_) {
+            backend::device_free(ctx_, t.f32.data);
+            ctx_->current_bytes -= t.bytes;
+        }
+    }
+
+    // An input: itself, or a widened f32 copy of a bf16 tensor.
+    const lp_tensor& in(const lp_tensor& t) { return get(t, false); }
+    // An output (=) or an in-place tensor: an f32 stand-in for a bf16 tensor (holding its values),
+    // rounded back into it by finish(). A tensor given to in() and out() gets one stand-in.
+    const lp_tensor& out(const lp_tensor& t) { return get(t, true); }
+    // A nullable input or output.
+    const lp_tensor* in(const lp_tensor* t) { return t ? &in(*t) : nullptr; }
+
+    // Rounds the outputs back into their bf16 tensors. Call after the op succeeded.
+    void finish() {
+        for (Temp& t : temps_)
+            if (t.is_output) backend::convert(ctx_, t.f32, *t.original);
+    }
+
+private:
+    struct Temp {
+        const lp_tensor* original;
+        lp_tensor f32;
+        size_t bytes;
+        bool is_output;
+    };
+
+    const lp_tensor& get(const lp_tensor& t, bool is_output) {
+        if (!widen_ || t.dtype != LP_BF16) return t;
+        for (Temp& e : temps_)
+            if (e.original->data == t.data) {
+                e.is_output = e.is_output || is_output;
+                return e.f32;
+            }
+        Temp e{&t, t, static_cast<size_t>(numel(t)) * sizeof(float), is_output};
+        e.f32.dtype = LP_F32;
+        e.f32.data = backend::device_alloc(ctx_, e.bytes);
+        if (!e.f32.data) fail(LP_ERR_OUT_OF_MEMORY, "cannot allocate " + std::to_string(e.bytes) + " bytes to widen a bf16 activation to f32");
+        ctx_->current_bytes += e.bytes;
+        ctx_->note_usage();
+        temps_.push_back(e);  // a deque: references to earlier stand-ins stay valid
+        backend::convert(ctx_, t, temps_.back().f32);
+        return temps_.back().f32;
+    }
+
+    lp_context* ctx_;
+    bool widen_;
+    std::deque<Temp> temps_;
+};
+
+}  // namespace lp::api
