@@ -269,7 +269,7 @@ internal sealed class InfoCommand : Command
             Line("LoRA params + grads (f32)", e => e.LoraParamsAndGrads),
             Line("AdamW m + v (f32)", e => e.Optimizer),
             Line("output masks", e => e.Masks),
-            Line("saved activations", e => e.SavedActivations),
+            Line("saved activations (cpu f32, cuda bf16)", e => e.SavedActivations),
             Line(Fmt($"logits, one LM-head chunk ({LlamaGraph.HeadChunkRows(n, c.VocabSize)}, {c.VocabSize}) f32"), e => e.Logits),
             Line("backward buffers", e => e.BackwardBuffers),
             Line("scratch workspace", e => e.Scratch),
@@ -280,7 +280,7 @@ internal sealed class InfoCommand : Command
         string[] headers = ["training step", .. columns.Select(col => Fmt($"{(col.Backend == ScratchModel.Cpu ? $"cpu ({o.CpuThreads} thr)" : "cuda")} {(col.DType == LpDType.BF16 ? "bf16" : "f32")}"))];
         string note =
             Fmt($"One LoRAPrune step: LlamaGraph forward + backward over {o.Batch} x {o.Seq} tokens with LoRA r={o.LoraRank} (dropout {o.LoraDropout}) on all 7 projections and output masks, ") +
-            "then gradient-norm clipping and AdamW. Every row but scratch is the exact size of the buffers the engine allocates; scratch replays the " +
+            "then gradient-norm clipping and AdamW. Saved activations are bf16 on cuda (its default; f32 on cpu). Every row but scratch is the exact size of the buffers the engine allocates; scratch replays the " +
             "backend kernels' workspace requests in step order (the workspace grows to max(request, 1.5x)). BLAS/cuBLAS internal workspaces and " +
             "allocator rounding are not counted. The grad criterion row is an f32 gradient of every base weight (plus its extra scratch): " +
             "the memory LoRAPrune's LoRA-gradient importance saves.";

@@ -130,26 +130,30 @@ public static class CasesElementwise
         });
     }
 
-    public static IEnumerable<OpCase> SwiGlu()
+    public static IEnumerable<OpCase> SwiGlu() => SwiGluCases(LpDType.F32, [(1, 1), (5, 13), (7, 32), (3, 11008)]);
+
+    /// <summary>SwiGLU with gate, up and out of activation dtype <paramref name="act"/> (f32, or bf16: CasesBf16Activations).</summary>
+    public static IEnumerable<OpCase> SwiGluCases(LpDType act, (int N, int F)[] shapes)
     {
-        foreach (var (n, f) in new[] { (1, 1), (5, 13), (7, 32), (3, 11008) })
+        string tag = act == LpDType.BF16 ? "act=bf16 gate up out," : "";
+        foreach (var (n, f) in shapes)
         {
-            yield return new($"swiglu_forward(rows={n},cols={f})", h =>
+            yield return new($"swiglu_forward({tag}rows={n},cols={f})", h =>
             {
-                var g = Floats(31, n * f, -4f, 4f);
-                var u = Floats(32, n * f);
-                var output = h.Out("out", n, f);
-                h.Context.SwiGluForward(h.In("gate", g, n, f), h.In("up", u, n, f), output);
-                h.Expect(output, Ref.SwiGluForward(D(g), D(u)), Tol.Elementwise);
+                var g = RoundTo(act, Floats(31, n * f, -4f, 4f));
+                var u = RoundTo(act, Floats(32, n * f));
+                var output = h.OutTyped("out", act, n, f);
+                h.Context.SwiGluForward(h.InTyped("gate", act, g, n, f), h.InTyped("up", act, u, n, f), output);
+                h.Expect(output, Ref.SwiGluForward(D(g), D(u)), act == LpDType.BF16 ? Tol.Bf16Round : Tol.Elementwise);
             });
-            yield return new($"swiglu_backward(rows={n},cols={f})", h =>
+            yield return new($"swiglu_backward({tag}rows={n},cols={f})", h =>
             {
-                var g = Floats(33, n * f, -4f, 4f);
-                var u = Floats(34, n * f);
+                var g = RoundTo(act, Floats(33, n * f, -4f, 4f));
+                var u = RoundTo(act, Floats(34, n * f));
                 var dout = Floats(35, n * f);
                 var dg = h.Out("dgate", n, f);
                 var du = h.Out("dup", n, f);
-                h.Context.SwiGluBackward(h.In("dout", dout, n, f), h.In("gate", g, n, f), h.In("up", u, n, f), dg, du);
+                h.Context.SwiGluBackward(h.In("dout", dout, n, f), h.InTyped("gate", act, g, n, f), h.InTyped("up", act, u, n, f), dg, du);
                 var (rdg, rdu) = Ref.SwiGluBackward(D(dout), D(g), D(u));
                 h.Expect(dg, rdg, Tol.Elementwise);
                 h.Expect(du, rdu, Tol.Elementwise);
