@@ -18,7 +18,7 @@ public static class CasesAttention
 
     private static readonly Tolerance Bf16OutBackward = new(5e-3,
         "out is read as the forward stored it, rounded to bf16 (2^-9 relative): rowsum(dO*O) carries that error into dS = P (dP - rowsum), " +
-        "where it does not cancel as it does with f32 out (measured up to 9.5e-4)");
+        "where it does not cancel as it does with f32 out (measured up to 1.4e-3)");
 
     /// <summary>Attention with q, k, v and out of activation dtype <paramref name="act"/> (f32, or bf16: CasesBf16Activations);
     /// a bf16 backward reads out rounded to bf16, as the forward stores it.</summary>
