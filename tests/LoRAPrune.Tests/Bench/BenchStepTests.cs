@@ -5,6 +5,7 @@ using System.Text.Json;
 using LoRAPrune.Core.Bench;
 using LoRAPrune.Core.IO;
 using LoRAPrune.Core.Pruning;
+using LoRAPrune.Tests.Conformance;
 using LoRAPrune.Tests.IO;
 using LoRAPrune.Tests.Model;
 
@@ -62,6 +63,38 @@ public sealed class BenchStepTests : IDisposable
         Assert.True(Peak("grad") >= Peak("magnitude") + (ulong)scored * 4, $"grad {Peak("grad")}, magnitude {Peak("magnitude")}");
         Assert.True(Peak("grad") > Peak("lora"), $"grad {Peak("grad")}, lora {Peak("lora")}");
         Assert.Contains("| lora |", File.ReadAllText(Path.Combine(outDir, StepBenchReport.MarkdownFileName)));
+    }
+
+    // A tiny lora step with --activations; checks the recorded dtype ("auto" resolved to the backend's default) and
+    // returns the step's peak allocator bytes.
+    private ulong StepWithActivations(string device, string activations)
+    {
+        string outDir = _folder.File($"step-{device}-{activations}");
+        var (exit, output, errors) = CliRunner.Run("bench", "step", "--config", TinyConfigFile(), "--device", device, "--batch", "2", "--seq", "8",
+                                                   "--criterion", "lora", "--warmup", "0", "--repeat", "1", "--profile-steps", "0",
+                                                   "--activations", activations, "--out", outDir);
+        Assert.True(exit == 0, $"exit {exit}\n{output}\n{errors}");
+        using JsonDocument json = JsonDocument.Parse(File.ReadAllText(Path.Combine(outDir, StepBenchReport.JsonFileName)));
+        string expected = activations == "auto" ? (device == "cpu" ? "f32" : "bf16") : activations;
+        Assert.Equal(expected, json.RootElement.GetProperty("settings").GetProperty("activations").GetString());
+        Assert.Contains($"activations {expected}", File.ReadAllText(Path.Combine(outDir, StepBenchReport.MarkdownFileName)));
+        return json.RootElement.GetProperty("results")[0].GetProperty("peak_allocator_bytes").GetUInt64();
+    }
+
+    /// <summary>--activations on cpu: auto is f32; bf16 runs too (the cpu backend widens it per op).</summary>
+    [Fact]
+    public void Activation_dtype_is_recorded_on_cpu_and_bf16_runs_there_too()
+    {
+        StepWithActivations("cpu", "auto");
+        StepWithActivations("cpu", "bf16");
+    }
+
+    /// <summary>On the CUDA emulator auto is bf16, and it lowers the lora step's peak allocator memory below f32's.</summary>
+    [EmulatorFact]
+    public void Bf16_activations_lower_the_emulators_peak_memory()
+    {
+        ulong f32 = StepWithActivations("cudaemu", "f32"), bf16 = StepWithActivations("cudaemu", "auto");
+        Assert.True(bf16 < f32, $"cudaemu lora step peak: bf16 activations {bf16} bytes, f32 {f32}");
     }
 
     [Fact]
