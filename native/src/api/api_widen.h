@@ -22,6 +22,7 @@ public:
 
     ~F32Activations() {
         for (Temp& t : temps_) {
+            if (!t.f32.data) continue;
             backend::device_free(ctx_, t.f32.data);
             ctx_->current_bytes -= t.bytes;
         }
@@ -32,8 +33,6 @@ public:
     // An output (=) or an in-place tensor: an f32 stand-in for a bf16 tensor (holding its values),
     // rounded back into it by finish(). A tensor given to in() and out() gets one stand-in.
     const lp_tensor& out(const lp_tensor& t) { return get(t, true); }
-    // A nullable input or output.
-    const lp_tensor* in(const lp_tensor* t) { return t ? &in(*t) : nullptr; }
 
     // Rounds the outputs back into their bf16 tensors. Call after the op succeeded.
     void finish() {
@@ -56,15 +55,18 @@ private:
                 e.is_output = e.is_output || is_output;
                 return e.f32;
             }
-        Temp e{&t, t, static_cast<size_t>(numel(t)) * sizeof(float), is_output};
+        // Recorded before the allocation, so the destructor frees whatever was allocated when anything throws; a
+        // deque, so references to earlier stand-ins stay valid.
+        Temp& e = temps_.emplace_back(Temp{&t, t, static_cast<size_t>(numel(t)) * sizeof(float), is_output});
         e.f32.dtype = LP_F32;
-        e.f32.data = backend::device_alloc(ctx_, e.bytes);
-        if (!e.f32.data) fail(LP_ERR_OUT_OF_MEMORY, "cannot allocate " + std::to_string(e.bytes) + " bytes to widen a bf16 activation to f32");
+        e.f32.data = nullptr;
+        void* p = backend::device_alloc(ctx_, e.bytes);
+        if (!p) fail(LP_ERR_OUT_OF_MEMORY, "cannot allocate " + std::to_string(e.bytes) + " bytes to widen a bf16 activation to f32");
+        e.f32.data = p;
         ctx_->current_bytes += e.bytes;
         ctx_->note_usage();
-        temps_.push_back(e);  // a deque: references to earlier stand-ins stay valid
-        backend::convert(ctx_, t, temps_.back().f32);
-        return temps_.back().f32;
+        backend::convert(ctx_, t, e.f32);
+        return e.f32;
     }
 
     lp_context* ctx_;
