@@ -117,7 +117,7 @@ __global__ void lora_down_forward_kernel(const TI* in,       // (N, K) f32 or bf
 // Block (8 rows, 256 columns): the u rows are staged 64 ranks at a time, one column per thread.
 template <class TO>
 __global__ void lora_up_forward_kernel(const float* gemm,  // (N, K) the GEMM result
-                                       TO* out,            // (N, K) f32 (may be acc) or bf16
+                                       TO* out,            // (N, K) f32 (may be gemm) or bf16
                                        const float* u,     // (N, R) or null when R == 0
                                        const float* m,     // (R, K) through strides
                                        int64_t m_rs, int64_t m_ks,
@@ -292,10 +292,10 @@ void launch_down(cudaStream_t s, const TI* in, const float* mask, const float* m
 }
 
 template <class TO>
-void launch_up(cudaStream_t s, const float* acc, TO* out, const float* u, const float* m, int64_t m_rs, int64_t m_ks, const float* mask, int64_t N, int64_t K, int R, float scale,
+void launch_up(cudaStream_t s, const float* gemm, TO* out, const float* u, const float* m, int64_t m_rs, int64_t m_ks, const float* mask, int64_t N, int64_t K, int R, float scale,
                float p, uint64_t seed, uint64_t offset) {
     const dim3 grid(grid_of(N, kUpRows), grid_of(K, kThreads));
-    LP_LAUNCH(lora_up_forward_kernel<TO>, grid, kThreads, 0, s)(acc, out, u, m, m_rs, m_ks, mask, N, K, R, scale, p, seed, offset);
+    LP_LAUNCH(lora_up_forward_kernel<TO>, grid, kThreads, 0, s)(gemm, out, u, m, m_rs, m_ks, mask, N, K, R, scale, p, seed, offset);
     LP_CHECK_LAUNCH(lora_up_forward_kernel);
 }
 
@@ -311,12 +311,6 @@ void launch_grad(cudaStream_t s, const float* u, const TI* in, const float* mask
 }
 
 cudaDataType_t blas_type(const lp_tensor& w) { return w.dtype == LP_BF16 ? CUDA_R_16BF : CUDA_R_32F; }
-
-}  // namespace
-}  // namespace lp::cuda
-
-namespace lp::cuda {
-namespace {
 
 // The forward for activation types TX (x) and TY (y).
 template <class TX, class TY>
