@@ -98,6 +98,8 @@ public static class CasesLinear
         new(20, 300, 96, 80, true, 0.1f, false, false),
         new(300, 4096, 24, 8, true, 0.1f, false, true),
         new(144, 4096, 40, 64, false, 0f, true, false),
+        // OUT wider than one column tile of the cpu backward's staged (masked) dy, 4194304 / max(N, IN) columns, with bf16 W
+        new(3, 4100, 1030, 2, true, 0.1f, true, true),
     };
 
     private const float Scale = 2f;
