@@ -94,6 +94,9 @@ public sealed record StepBenchResult(PruneCriterion? Criterion, int TokensPerSte
     /// <summary>The step's speed as a fraction of its GEMM roof.</summary>
     public double FractionOfRoof => RoofSeconds / MedianStepSeconds;
 
+    /// <summary>The slowest and the fastest timed step as fractions of the same roof: how far the median could move.</summary>
+    public (double Slowest, double Fastest) FractionOfRoofRange => (RoofSeconds / StepSeconds.Max(), RoofSeconds / StepSeconds.Min());
+
     private static double Median(IReadOnlyList<double> values)
     {
         double[] sorted = values.Order().ToArray();

@@ -18,7 +18,7 @@ public sealed record StepBenchReport(DateTimeOffset Date, string ToolVersion, st
     public const string MarkdownFileName = "bench-step.md";
 
     public static readonly string[] ThroughputColumns =
-        { "criterion", "tokens/s", "step ms", "GEMM roof tokens/s", "% of roof", "GFLOP/s (step / roof)", "peak alloc MiB", "weights MiB", "peak RSS MiB" };
+        { "criterion", "tokens/s", "step ms", "GEMM roof tokens/s", "% of roof", "steps' range", "GFLOP/s (step / roof)", "peak alloc MiB", "weights MiB", "peak RSS MiB" };
 
     public static readonly string[] BreakdownColumns =
         ["criterion", .. Enum.GetValues<OpClass>().Select(OpClasses.Name), "profiled step ms"];
@@ -30,6 +30,7 @@ public sealed record StepBenchReport(DateTimeOffset Date, string ToolVersion, st
         F(r.MedianStepSeconds * 1e3, "0.0"),
         F(r.RoofTokensPerSecond, "0"),
         F(100 * r.FractionOfRoof, "0.0") + "%",
+        $"{F(100 * r.FractionOfRoofRange.Slowest, "0.0")}-{F(100 * r.FractionOfRoofRange.Fastest, "0.0")}%",
         $"{F(r.AchievedGflops, "0.0")} / {F(r.RoofGflops, "0.0")}",
         Mib(r.PeakAllocatorBytes),
         Mib(r.WeightBytes),
@@ -112,6 +113,8 @@ public sealed record StepBenchReport(DateTimeOffset Date, string ToolVersion, st
                 ["gemm_roof_step_ms"] = r.RoofSeconds * 1e3,
                 ["gemm_roof_tokens_per_s"] = r.RoofTokensPerSecond,
                 ["fraction_of_gemm_roof"] = r.FractionOfRoof,
+                ["fraction_of_gemm_roof_slowest_step"] = r.FractionOfRoofRange.Slowest,
+                ["fraction_of_gemm_roof_fastest_step"] = r.FractionOfRoofRange.Fastest,
                 ["achieved_gflops"] = r.AchievedGflops,
                 ["roof_gflops"] = r.RoofGflops,
                 ["weight_bytes"] = r.WeightBytes,
@@ -165,7 +168,8 @@ public sealed record StepBenchReport(DateTimeOffset Date, string ToolVersion, st
     {
         yield return "GEMM roof: the step's frozen-base GEMMs (forward and activation backward of every linear and the LM head; the grad " +
                      "criterion's weight gradients too), each timed alone at its shape through lp_op_gemm in this run, before and after the steps (each shape keeps its faster pass); roof tokens/s = tokens / their summed time; " +
-                     "% of roof = that time / the step's median time.";
+                     "% of roof = that time / the step's median time; steps' range = the same for the slowest and the fastest timed step " +
+                     "(on a shared machine the step time moves by a few per cent from step to step while the roof keeps each shape's best).";
         yield return "peak alloc: the context's allocator high-water mark (weights, adapters, optimizer state, activations, gradients, scratch); " +
                      "peak RSS: the whole process's resident high-water mark over the criterion (host copies and the .NET runtime included).";
     }

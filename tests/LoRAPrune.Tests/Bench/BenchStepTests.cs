@@ -47,6 +47,12 @@ public sealed class BenchStepTests : IDisposable
             Assert.Equal(2, r.GetProperty("step_ms").GetArrayLength());
             Assert.True(r.GetProperty("tokens_per_s").GetDouble() > 0, name);
             Assert.True(r.GetProperty("gemm_roof_tokens_per_s").GetDouble() > 0, name);
+            // The range brackets the median: the slowest and the fastest of the timed steps against the same roof.
+            double[] steps = r.GetProperty("step_ms").EnumerateArray().Select(e => e.GetDouble()).ToArray();
+            double roofMs = r.GetProperty("gemm_roof_step_ms").GetDouble();
+            Assert.Equal(roofMs / steps.Max(), r.GetProperty("fraction_of_gemm_roof_slowest_step").GetDouble(), 9);
+            Assert.Equal(roofMs / steps.Min(), r.GetProperty("fraction_of_gemm_roof_fastest_step").GetDouble(), 9);
+            Assert.InRange(r.GetProperty("fraction_of_gemm_roof").GetDouble(), roofMs / steps.Max(), roofMs / steps.Min());
             Assert.True(r.GetProperty("peak_allocator_bytes").GetUInt64() > r.GetProperty("weight_bytes").GetUInt64(), name);
             double classes = r.GetProperty("class_ms").EnumerateObject().Sum(c => c.Value.GetDouble());
             Assert.Equal(r.GetProperty("profiled_step_ms").GetDouble(), classes, 6);
