@@ -105,6 +105,21 @@ void* scratch(lp_context* ctx, size_t bytes) {
 
 void lp_context::note_usage() { peak_bytes = std::max(peak_bytes, current_bytes + workspace_bytes); }
 
+void* lp_context::allocate_counted(uint64_t bytes, const std::string& what) {
+    void* p = lp::backend::device_alloc(this, bytes);
+    if (!p)
+        lp::fail(LP_ERR_OUT_OF_MEMORY, "cannot allocate " + std::to_string(bytes) + " bytes" + what + " (" + std::to_string(current_bytes) +
+                                           " bytes already live in this context)");
+    current_bytes += bytes;
+    note_usage();
+    return p;
+}
+
+void lp_context::free_counted(void* p, uint64_t bytes) {
+    current_bytes -= bytes;
+    lp::backend::device_free(this, p);
+}
+
 namespace lp::api {
 
 void set_last_error(const std::string& message) {
@@ -418,13 +433,10 @@ lp_status lp_buffer_alloc(lp_context_t ctx, uint64_t bytes, lp_buffer_t* out_buf
         if (!out_buf) fail(LP_ERR_INVALID_ARGUMENT, "out_buf is NULL");
         *out_buf = nullptr;
         if (bytes == 0) fail(LP_ERR_INVALID_ARGUMENT, "bytes=0: a buffer must hold at least one byte");
-        void* p = backend::device_alloc(ctx, bytes);
-        if (!p) fail(LP_ERR_OUT_OF_MEMORY, "cannot allocate " + std::to_string(bytes) + " bytes (" + std::to_string(ctx->current_bytes) + " bytes already live in this context)");
+        void* p = ctx->allocate_counted(bytes, "");
         auto* buf = new lp_buffer{ctx, p, bytes};
         ctx->buffers[reinterpret_cast<uintptr_t>(p)] = buf;
-        ctx->current_bytes += bytes;
         ctx->total_allocs++;
-        ctx->note_usage();
         *out_buf = buf;
     });
 }
@@ -434,8 +446,7 @@ lp_status lp_buffer_free(lp_buffer_t buf) {
         if (!buf) return;
         lp_context* ctx = buf->ctx;
         ctx->buffers.erase(reinterpret_cast<uintptr_t>(buf->data));
-        ctx->current_bytes -= buf->bytes;
-        backend::device_free(ctx, buf->data);
+        ctx->free_counted(buf->data, buf->bytes);
         delete buf;
     });
 }

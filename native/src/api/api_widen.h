@@ -10,7 +10,6 @@
 #include "../common/backend.h"
 
 #include <deque>
-#include <string>
 
 namespace lp::api {
 
@@ -21,11 +20,8 @@ public:
     F32Activations& operator=(const F32Activations&) = delete;
 
     ~F32Activations() {
-        for (Temp& t : temps_) {
-            if (!t.f32.data) continue;
-            backend::device_free(ctx_, t.f32.data);
-            ctx_->current_bytes -= t.bytes;
-        }
+        for (Temp& t : temps_)
+            if (t.f32.data) ctx_->free_counted(t.f32.data, t.bytes);
     }
 
     // An input: itself, or a widened f32 copy of a bf16 tensor.
@@ -60,11 +56,7 @@ private:
         Temp& e = temps_.emplace_back(Temp{&t, t, static_cast<size_t>(numel(t)) * sizeof(float), is_output});
         e.f32.dtype = LP_F32;
         e.f32.data = nullptr;
-        void* p = backend::device_alloc(ctx_, e.bytes);
-        if (!p) fail(LP_ERR_OUT_OF_MEMORY, "cannot allocate " + std::to_string(e.bytes) + " bytes to widen a bf16 activation to f32");
-        e.f32.data = p;
-        ctx_->current_bytes += e.bytes;
-        ctx_->note_usage();
+        e.f32.data = ctx_->allocate_counted(e.bytes, " to widen a bf16 activation to f32");
         backend::convert(ctx_, t, e.f32);
         return e.f32;
     }

@@ -49,6 +49,10 @@ struct lp_context {
     uint64_t workspace_bytes = 0;
 
     void note_usage();  // updates peak_bytes from current_bytes + workspace_bytes
+    // A device allocation counted in current_bytes (and the peak); throws LP_ERR_OUT_OF_MEMORY naming `what`.
+    void* allocate_counted(uint64_t bytes, const std::string& what);
+    // Frees an allocate_counted allocation of `bytes` bytes.
+    void free_counted(void* p, uint64_t bytes);
 };
 
 struct lp_buffer {
