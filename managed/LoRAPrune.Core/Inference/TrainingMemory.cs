@@ -181,13 +181,12 @@ public sealed record TrainingMemory
                 yield return lin.Shape(config, l).Out;
     }
 
-    /// <summary>The bytes of every LlamaGraph buffer (its constructor, term by term), in three groups, for stored activations of
-    /// dtype <paramref name="activations"/> (the f32 parts stay f32: LlamaGraph.LayerShapes).</summary>
+    /// <summary>The bytes of every LlamaGraph buffer (its constructor, term by term; each layer's saved tensors from
+    /// LlamaGraph.LayerShapes), in three groups, for stored activations of dtype <paramref name="activations"/>.</summary>
     public static (long Saved, long Logits, long Backward) GraphBytes(LlamaConfig config, TrainingMemoryOptions options, LpDType activations = LpDType.F32)
     {
-        long n = (long)options.Batch * options.Seq, c = config.HiddenSize, d = config.HeadDim, r = options.LoraRank;
+        long n = (long)options.Batch * options.Seq, c = config.HiddenSize, d = config.HeadDim;
         int layers = config.NumHiddenLayers;
-        var targets = options.Targets.Distinct().ToArray();
         long act = activations == LpDType.BF16 ? 2 : 4; // bytes of a stored activation
         // tokens, targets (N) i32; x[0..L] (N, C); rstdFinal, losses, lse (N); xnFinal (N, C) activation dtype
         long saved = 4 * (2 * n + (layers + 1) * n * c + 3 * n) + act * n * c;
@@ -198,15 +197,8 @@ public sealed record TrainingMemory
             maxQ = Math.Max(maxQ, h * d);
             maxKv = Math.Max(maxKv, kvh * d);
             maxF = Math.Max(maxF, f);
-            saved += act * (n * c                 // Xn1 (N, C)
-                            + 2 * n * h * d       // Q, Att (B, T, H, D)
-                            + 2 * n * kvh * d     // K, V (B, T, KVH, D)
-                            + n * c               // Xn2 (N, C)
-                            + 3 * n * f)          // G, U, Act (N, F)
-                   + 4 * (n                       // Rstd1 (N)
-                          + n * h                 // Lse (B, H, T)
-                          + n * c + n             // H (N, C), Rstd2 (N)
-                          + targets.Length * n * r); // Xa (N, R) per adapted projection
+            foreach (var (_, shape, dtype) in LlamaGraph.LayerShapes(config, l, options.Batch, options.Seq, options.Targets.Contains, options.LoraRank, activations))
+                saved += shape.Aggregate(1L, (a, b) => a * b) * (dtype == LpDType.BF16 ? 2 : 4);
         }
         long logits = LlamaGraph.HeadChunkRows(n, config.VocabSize) * config.VocabSize; // (rows, V) one LM-head chunk
         // dres, dxn, dtmp (N, C); dq, datt (N, maxQ); dk, dv (N, maxKv); dg, du, dact (N, maxF)

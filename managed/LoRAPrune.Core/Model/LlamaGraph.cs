@@ -135,7 +135,13 @@ public sealed class LlamaGraph : IDisposable
     /// <summary>The activation tensors one layer saves for backward, with their shapes (N = B*T) and dtypes:
     /// <paramref name="activations"/> for the stored activations, f32 for the residual h, rstd, lse and LoRA's xa.</summary>
     public static IEnumerable<(string Field, long[] Shape, LpDType DType)> LayerShapes(LlamaConfig cfg, int layer, int batch, int seq, LoraAdapters? lora,
-                                                                                     LpDType activations)
+                                                                                     LpDType activations) =>
+        LayerShapes(cfg, layer, batch, seq, lin => lora is not null && lora.IsAdapted(layer, lin), lora?.Options.Rank ?? 0, activations);
+
+    /// <summary>LayerShapes for the projections <paramref name="adapted"/> selects, with LoRA rank <paramref name="rank"/>
+    /// (what TrainingMemory estimates without building adapters).</summary>
+    public static IEnumerable<(string Field, long[] Shape, LpDType DType)> LayerShapes(LlamaConfig cfg, int layer, int batch, int seq, Func<LlamaLinear, bool> adapted,
+                                                                                     int rank, LpDType activations)
     {
         long n = (long)batch * seq, c = cfg.HiddenSize, d = cfg.HeadDim;
         int h = cfg.AttentionHeads(layer), kvh = cfg.KeyValueHeads(layer), f = cfg.Intermediate(layer);
@@ -154,7 +160,7 @@ public sealed class LlamaGraph : IDisposable
         yield return ("u", new long[] { n, f }, activations);
         yield return ("act", new long[] { n, f }, activations);
         foreach (LlamaLinear lin in Enum.GetValues<LlamaLinear>())
-            if (lora is not null && lora.IsAdapted(layer, lin)) yield return ("xa." + lin, new long[] { n, lora.Options.Rank }, f32);
+            if (adapted(lin)) yield return ("xa." + lin, new long[] { n, rank }, f32);
     }
 
     /// <summary>The activation dtype a backend stores by default: bf16 on the CUDA backends (real and emulated), whose
